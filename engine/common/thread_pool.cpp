@@ -1,0 +1,93 @@
+#include "engine/common/thread_pool.h"
+
+#include <algorithm>
+
+namespace dsv4 {
+namespace {
+thread_local bool t_inside_pool_job = false;
+
+// Spinning a little before sleeping keeps the wake-up latency of back-to-back matvecs short.
+constexpr int kSpinIterations = 20000;
+
+inline void cpu_relax() { __builtin_ia32_pause(); }
+}  // namespace
+
+unsigned ThreadPool::default_thread_count() {
+    const unsigned n = std::thread::hardware_concurrency();
+    return n == 0 ? 1 : n;
+}
+
+ThreadPool::ThreadPool(unsigned n_threads)
+    : n_threads_(n_threads == 0 ? default_thread_count() : n_threads) {
+    workers_.reserve(n_threads_ - 1);
+    for (unsigned i = 1; i < n_threads_; ++i) workers_.emplace_back([this, i] { worker_loop(i); });
+}
+
+ThreadPool::~ThreadPool() {
+    {
+        std::lock_guard<std::mutex> lock(mutex_);
+        stopping_.store(true, std::memory_order_release);
+        generation_.fetch_add(1, std::memory_order_release);
+    }
+    wake_.notify_all();
+    for (auto& w : workers_) w.join();
+}
+
+void ThreadPool::run_chunk(unsigned index) {
+    if (index >= job_chunks_) return;
+    const int64_t groups = (job_items_ + job_grain_ - 1) / job_grain_;
+    const int64_t per_chunk = (groups + job_chunks_ - 1) / job_chunks_;
+    const int64_t begin = std::min<int64_t>(job_items_, index * per_chunk * job_grain_);
+    const int64_t end = std::min<int64_t>(job_items_, (index + 1) * per_chunk * job_grain_);
+    if (begin < end) {
+        t_inside_pool_job = true;
+        (*job_)(begin, end);
+        t_inside_pool_job = false;
+    }
+}
+
+void ThreadPool::parallel_for(int64_t n_items, int64_t grain, const RangeFn& fn) {
+    if (n_items <= 0) return;
+    grain = std::max<int64_t>(1, grain);
+    const int64_t groups = (n_items + grain - 1) / grain;
+    const unsigned chunks = static_cast<unsigned>(std::min<int64_t>(n_threads_, groups));
+    if (chunks <= 1 || t_inside_pool_job) {
+        fn(0, n_items);
+        return;
+    }
+    job_ = &fn;
+    job_items_ = n_items;
+    job_grain_ = grain;
+    job_chunks_ = chunks;
+    pending_.store(n_threads_ - 1, std::memory_order_relaxed);
+    {
+        std::lock_guard<std::mutex> lock(mutex_);
+        generation_.fetch_add(1, std::memory_order_release);
+    }
+    wake_.notify_all();
+    run_chunk(0);
+    while (pending_.load(std::memory_order_acquire) != 0) cpu_relax();
+    job_ = nullptr;
+}
+
+void ThreadPool::worker_loop(unsigned index) {
+    uint64_t seen = 0;
+    for (;;) {
+        uint64_t current = generation_.load(std::memory_order_acquire);
+        for (int spin = 0; current == seen && spin < kSpinIterations; ++spin) {
+            cpu_relax();
+            current = generation_.load(std::memory_order_acquire);
+        }
+        if (current == seen) {
+            std::unique_lock<std::mutex> lock(mutex_);
+            wake_.wait(lock, [&] { return generation_.load(std::memory_order_acquire) != seen; });
+            current = generation_.load(std::memory_order_acquire);
+        }
+        seen = current;
+        if (stopping_.load(std::memory_order_acquire)) return;
+        run_chunk(index);
+        pending_.fetch_sub(1, std::memory_order_acq_rel);
+    }
+}
+
+}  // namespace dsv4

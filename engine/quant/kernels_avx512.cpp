@@ -1,0 +1,7 @@
+#include "engine/quant/kernel_sets.h"
+
+namespace dsv4::quant::detail {
+
+TypeKernels avx512_kernels(Type) { return {}; }
+
+}  // namespace dsv4::quant::detail
