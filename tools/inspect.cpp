@@ -1,0 +1,71 @@
+#include <cstdio>
+#include <cstring>
+#include <iostream>
+#include <string>
+
+#include "engine/gguf/gguf_describe.h"
+#include "engine/gguf/gguf_reader.h"
+#include "tools/cmd_inspect.h"
+
+namespace dsv4::tools {
+namespace {
+
+constexpr const char* kUsage =
+    "usage: dsv4 inspect [--items N] FILE.gguf\n"
+    "  Prints the GGUF header, every metadata key with its type and value, the tensor table\n"
+    "  and byte totals per tensor type.\n"
+    "  --items N   array items shown per metadata value (default 8)\n";
+
+bool parse_count(const char* text, uint64_t& count) {
+    char* end = nullptr;
+    const unsigned long long value = std::strtoull(text, &end, 10);
+    if (end == text || *end != '\0' || text[0] == '-') return false;
+    count = value;
+    return true;
+}
+
+}  // namespace
+
+int cmd_inspect(int argc, char** argv) {
+    gguf::DescribeOptions options;
+    const char* path = nullptr;
+    for (int i = 1; i < argc; ++i) {
+        const char* arg = argv[i];
+        if (std::strcmp(arg, "--help") == 0 || std::strcmp(arg, "-h") == 0) {
+            std::fputs(kUsage, stdout);
+            return 0;
+        }
+        if (std::strcmp(arg, "--items") == 0) {
+            if (i + 1 >= argc || !parse_count(argv[i + 1], options.max_array_items)) {
+                std::fprintf(stderr, "dsv4 inspect: --items needs a non-negative number\n%s",
+                             kUsage);
+                return 2;
+            }
+            ++i;
+        } else if (arg[0] == '-' && arg[1] != '\0') {
+            std::fprintf(stderr, "dsv4 inspect: unknown option '%s'\n%s", arg, kUsage);
+            return 2;
+        } else if (path != nullptr) {
+            std::fprintf(stderr, "dsv4 inspect: one file at a time ('%s' and '%s')\n%s", path, arg,
+                         kUsage);
+            return 2;
+        } else {
+            path = arg;
+        }
+    }
+    if (path == nullptr) {
+        std::fputs(kUsage, stderr);
+        return 2;
+    }
+    try {
+        const gguf::GgufFile file = gguf::GgufFile::open(path);
+        gguf::describe_gguf(file, std::cout, options);
+        std::cout.flush();
+        return std::cout.good() ? 0 : 1;
+    } catch (const gguf::GgufError& error) {
+        std::fprintf(stderr, "dsv4 inspect: %s\n", error.what());
+        return 1;
+    }
+}
+
+}  // namespace dsv4::tools
