@@ -1,7 +1,19 @@
 #include "engine/quant/kernel_sets.h"
+#include "engine/quant/simd_avx512.h"
 
 namespace dsv4::quant::detail {
 
-TypeKernels avx512_kernels(Type) { return {}; }
+TypeKernels avx512_kernels(Type t) {
+    switch (t) {
+        case Type::Q8_0:
+            return {avx512::dot_q_q8_0, avx512::dot_f32_q8_0};
+        case Type::Q4_0:
+            return {avx512::dot_q_q4_0, avx512::dot_f32_q4_0};
+        case Type::MXFP4:
+            return {avx512::dot_q_mxfp4, avx512::dot_f32_mxfp4};
+        default:
+            return {};
+    }
+}
 
 }  // namespace dsv4::quant::detail

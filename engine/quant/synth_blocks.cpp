@@ -82,47 +82,53 @@ class Rng {
 };
 
 constexpr float kWeightSigma = 0.02f;
-constexpr float kScaleLo = 1e-3f;
-constexpr float kScaleHi = 1e-2f;
 
-uint16_t random_scale_f16(Rng& rng, bool any_sign) {
-    const float d = rng.log_uniform(kScaleLo, kScaleHi);
+// Log-uniform range of a block's scale fields, chosen per format so that the dequantized
+// weights have an RMS of roughly 0.007..0.07 given uniform quant bits; for the K-quants this
+// puts some super-block scales in the f16 subnormal range, as in real files.
+struct ScaleRange {
+    float lo;
+    float hi;
+};
+
+uint16_t random_scale_f16(Rng& rng, ScaleRange range, bool any_sign) {
+    const float d = rng.log_uniform(range.lo, range.hi);
     return f32_to_f16(any_sign && rng.coin() ? -d : d);
 }
 
 void fill_q8_0(Rng& rng, BlockQ8_0& b) {
-    b.d = random_scale_f16(rng, false);
+    b.d = random_scale_f16(rng, {1e-4f, 1e-3f}, false);  // q RMS ~74
     rng.fill_bytes(reinterpret_cast<uint8_t*>(b.qs), sizeof b.qs);
 }
 
 void fill_q4_0(Rng& rng, BlockQ4_0& b) {
-    b.d = random_scale_f16(rng, true);
+    b.d = random_scale_f16(rng, {1.5e-3f, 1.5e-2f}, true);  // q - 8 RMS ~4.6
     rng.fill_bytes(b.qs, sizeof b.qs);
 }
 
 void fill_mxfp4(Rng& rng, BlockMxfp4& b) {
-    // 2^(e - 128) for e in 117..124: the largest code (12) then spans about 0.006..0.75.
-    b.e = static_cast<uint8_t>(117 + rng.next() % 8);
+    // 2^(e - 128) for e in 118..121, about 1e-3..8e-3; code values have an RMS of ~5.9.
+    b.e = static_cast<uint8_t>(118 + rng.next() % 4);
     rng.fill_bytes(b.qs, sizeof b.qs);
 }
 
 void fill_q2_k(Rng& rng, BlockQ2K& b) {
     rng.fill_bytes(b.scales, sizeof b.scales);
     rng.fill_bytes(b.qs, sizeof b.qs);
-    b.d = random_scale_f16(rng, false);
-    b.dmin = random_scale_f16(rng, false);
+    b.d = random_scale_f16(rng, {3e-4f, 3e-3f}, false);  // scale * q RMS ~16
+    b.dmin = random_scale_f16(rng, {3e-4f, 3e-3f}, false);
 }
 
 void fill_q4_k(Rng& rng, BlockQ4K& b) {
-    b.d = random_scale_f16(rng, false);
-    b.dmin = random_scale_f16(rng, false);
+    b.d = random_scale_f16(rng, {2e-5f, 2e-4f}, false);  // scale * q RMS ~320
+    b.dmin = random_scale_f16(rng, {2e-5f, 2e-4f}, false);
     rng.fill_bytes(b.scales, sizeof b.scales);
     rng.fill_bytes(b.qs, sizeof b.qs);
 }
 
 void fill_q5_k(Rng& rng, BlockQ5K& b) {
-    b.d = random_scale_f16(rng, false);
-    b.dmin = random_scale_f16(rng, false);
+    b.d = random_scale_f16(rng, {1e-5f, 1e-4f}, false);  // scale * q RMS ~650
+    b.dmin = random_scale_f16(rng, {2e-5f, 2e-4f}, false);
     rng.fill_bytes(b.scales, sizeof b.scales);
     rng.fill_bytes(b.qh, sizeof b.qh);
     rng.fill_bytes(b.qs, sizeof b.qs);
@@ -132,17 +138,17 @@ void fill_q6_k(Rng& rng, BlockQ6K& b) {
     rng.fill_bytes(b.ql, sizeof b.ql);
     rng.fill_bytes(b.qh, sizeof b.qh);
     rng.fill_bytes(reinterpret_cast<uint8_t*>(b.scales), sizeof b.scales);
-    b.d = random_scale_f16(rng, true);
+    b.d = random_scale_f16(rng, {5e-6f, 5e-5f}, true);  // scale * (q - 32) RMS ~1400
 }
 
 void fill_iq2xxs(Rng& rng, BlockIq2xxs& b) {
-    b.d = random_scale_f16(rng, false);
+    b.d = random_scale_f16(rng, {1.5e-4f, 1.5e-3f}, false);  // (0.5 + s) / 4 * grid RMS ~58
     rng.fill_bytes(b.qs, sizeof b.qs);  // every grid index, sign index and scale nibble is valid
 }
 
 // Q8_K is an activation format; its rows are only valid with bsums matching qs.
 void fill_q8_k(Rng& rng, BlockQ8K& b) {
-    const float d = rng.log_uniform(kScaleLo, kScaleHi);
+    const float d = rng.log_uniform(1e-3f, 1e-2f);
     b.d = rng.coin() ? -d : d;
     for (int8_t& q : b.qs) q = static_cast<int8_t>(static_cast<int>(rng.next() % 255) - 127);
     for (int g = 0; g < 16; ++g) {
