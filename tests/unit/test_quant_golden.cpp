@@ -434,6 +434,43 @@ TEST(QuantGolden, DotF32OnF32ActivationsMatchesReferenceSum) {
     }
 }
 
+// The exact-numerics path: dequantize (bit-exact with ggml) and accumulate x * w in f32, strictly
+// in element order. Rebuilt here from ggml's deq, so any reordering or dequantization slip shows.
+TEST(QuantGolden, DotF32IsSequentialF32SumOverGgmlDequantization) {
+    for (const QuantGoldenFile* f : dot_files()) {
+        SCOPED_TRACE(f->path());
+        const std::vector<uint8_t> acts = f32_activations(*f, false);
+        const std::vector<float> dots = run_kernel(kernels(*f->type(), IsaLevel::Scalar).dot_f32,
+                                                   *f, acts, sizeof(float) * f->row_len());
+        for (int64_t a = 0; a < f->n_act(); ++a) {
+            const auto x = f->act_f32_row(a);
+            for (int64_t r = 0; r < f->n_rows(); ++r) {
+                const auto w = f->deq_row(r);
+                float expected = 0.0f;
+                for (size_t i = 0; i < w.size(); ++i) expected += x[i] * w[i];
+                ASSERT_EQ(std::bit_cast<uint32_t>(dots[static_cast<size_t>(a * f->n_rows() + r)]),
+                          std::bit_cast<uint32_t>(expected))
+                    << "row " << r << " act " << a;
+            }
+        }
+    }
+}
+
+// F32, F16 and BF16 weights take f32 activations in both modes: the two kernels are one sum.
+TEST(QuantGolden, FloatWeightsDotQEqualsDotF32) {
+    for (const QuantGoldenFile* f : dot_files()) {
+        if (type_info(*f->type()).act != ActFormat::F32) continue;
+        SCOPED_TRACE(f->path());
+        const TypeKernels& k = kernels(*f->type(), IsaLevel::Scalar);
+        const std::vector<uint8_t> acts = f32_activations(*f, false);
+        const size_t act_bytes = sizeof(float) * f->row_len();
+        const std::vector<float> q = run_kernel(k.dot_q, *f, acts, act_bytes);
+        const std::vector<float> f32 = run_kernel(k.dot_f32, *f, acts, act_bytes);
+        for (size_t i = 0; i < q.size(); ++i)
+            ASSERT_EQ(std::bit_cast<uint32_t>(q[i]), std::bit_cast<uint32_t>(f32[i])) << i;
+    }
+}
+
 // Contract 1 of kernels.h: a (row, activation) result does not depend on the batch around it.
 TEST(QuantGolden, ScalarDotIsIndependentOfBatchShape) {
     for (const QuantGoldenFile* f : dot_files()) {
