@@ -6,7 +6,7 @@ set -euo pipefail
 packages=(
     build-essential g++ cmake ninja-build pkg-config
     libgtest-dev libgmock-dev googletest libbenchmark-dev
-    clang libclang-rt-dev
+    clang libclang-rt-dev ccache
 )
 
 sudo_cmd=()
