@@ -42,32 +42,47 @@ struct Bf16Row {
     }
 };
 
-// Activations handled per pass over a weight row: each chunk is dequantized once for all of them.
-constexpr int64_t kActTile = 8;
-
 // Every (row, activation) pair keeps its own f32 accumulator, fed strictly in element order, so
-// the result is the sequential sum whatever the tiling.
+// each result is the sequential sum whatever the tiling. Tiles of rows and activations only give
+// the processor independent chains to overlap and reuse each dequantized chunk.
+template <typename Row, int kRows, int kActs>
+void dot_f32_tile(const DotArgs& args, int64_t r0, int64_t a0) {
+    alignas(64) float w[kRows][Row::kChunk];
+    const uint8_t* rows[kRows];
+    const float* x[kActs];
+    float acc[kRows][kActs] = {};
+    for (int r = 0; r < kRows; ++r)
+        rows[r] = args.w + (r0 + r) * static_cast<int64_t>(args.w_row_bytes);
+    for (int a = 0; a < kActs; ++a)
+        x[a] = reinterpret_cast<const float*>(args.act +
+                                              (a0 + a) * static_cast<int64_t>(args.act_row_bytes));
+    for (int64_t first = 0; first < args.n; first += Row::kChunk) {
+        const int64_t count = std::min(Row::kChunk, args.n - first);
+        for (int r = 0; r < kRows; ++r) Row::load(rows[r], first, count, w[r]);
+        for (int64_t i = 0; i < count; ++i)
+            for (int r = 0; r < kRows; ++r)
+                for (int a = 0; a < kActs; ++a) acc[r][a] += x[a][first + i] * w[r][i];
+    }
+    for (int r = 0; r < kRows; ++r)
+        for (int a = 0; a < kActs; ++a) args.out[(a0 + a) * args.out_stride + r0 + r] = acc[r][a];
+}
+
+constexpr int64_t kRowTile = 4;
+constexpr int64_t kActTile = 4;
+
+template <typename Row, int kRows>
+void dot_f32_row_tile(const DotArgs& args, int64_t r0) {
+    int64_t a0 = 0;
+    for (; a0 + kActTile <= args.n_acts; a0 += kActTile)
+        dot_f32_tile<Row, kRows, kActTile>(args, r0, a0);
+    for (; a0 < args.n_acts; ++a0) dot_f32_tile<Row, kRows, 1>(args, r0, a0);
+}
+
 template <typename Row>
 void dot_f32_rows(const DotArgs& args) {
-    alignas(64) float w[Row::kChunk];
-    for (int64_t r = 0; r < args.n_rows; ++r) {
-        const uint8_t* row = args.w + r * static_cast<int64_t>(args.w_row_bytes);
-        for (int64_t a0 = 0; a0 < args.n_acts; a0 += kActTile) {
-            const int64_t tile = std::min(kActTile, args.n_acts - a0);
-            const float* x[kActTile];
-            float acc[kActTile] = {};
-            for (int64_t t = 0; t < tile; ++t)
-                x[t] = reinterpret_cast<const float*>(
-                    args.act + (a0 + t) * static_cast<int64_t>(args.act_row_bytes));
-            for (int64_t first = 0; first < args.n; first += Row::kChunk) {
-                const int64_t count = std::min(Row::kChunk, args.n - first);
-                Row::load(row, first, count, w);
-                for (int64_t i = 0; i < count; ++i)
-                    for (int64_t t = 0; t < tile; ++t) acc[t] += x[t][first + i] * w[i];
-            }
-            for (int64_t t = 0; t < tile; ++t) args.out[(a0 + t) * args.out_stride + r] = acc[t];
-        }
-    }
+    int64_t r0 = 0;
+    for (; r0 + kRowTile <= args.n_rows; r0 += kRowTile) dot_f32_row_tile<Row, kRowTile>(args, r0);
+    for (; r0 < args.n_rows; ++r0) dot_f32_row_tile<Row, 1>(args, r0);
 }
 
 }  // namespace

@@ -190,8 +190,10 @@ float dot_row_iq2_xxs(const uint8_t* w, const uint8_t* act, int64_t n) {
                 const uint32_t grid = (g.grid_indices >> (8 * l)) & 0xffu;
                 const uint8_t signs = kIq2xxsSignBytes[(g.signs_and_scale >> (7 * l)) & 127u];
                 for (int j = 0; j < 8; ++j) {
-                    const int v = iq2xxs_grid_value(grid, j);
-                    group_sum += q8[8 * l + j] * ((signs >> j) & 1 ? -v : v);
+                    // (v ^ -1) + 1 == -v: a branch-free negation for the random sign bits.
+                    const int negate = -static_cast<int>((signs >> j) & 1);
+                    const int v = (iq2xxs_grid_value(grid, j) ^ negate) - negate;
+                    group_sum += q8[8 * l + j] * v;
                 }
             }
             bsum += group_sum * static_cast<int32_t>(2 * (g.signs_and_scale >> 28) + 1);
