@@ -7,6 +7,9 @@
 
 namespace dsv4::quant::detail {
 
+// DotArgs::n must be a whole number of the weight type's blocks; callers check it (matmul does,
+// through the tensor shapes), the kernels do not.
+
 // Kernel taking activations in type_info(t).act (for F32/F16/BF16 the same as the f32 kernel);
 // nullptr when t has none.
 DotKernel scalar_dot_q(Type t);
