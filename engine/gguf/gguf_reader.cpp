@@ -88,6 +88,11 @@ std::string quoted(std::string_view text) {
     return out + "'";
 }
 
+// A description for Parser's read functions that is fixed text.
+auto label(std::string_view text) {
+    return [text] { return std::string(text); };
+}
+
 }  // namespace
 
 class Parser {
@@ -110,31 +115,40 @@ class Parser {
 
     uint64_t remaining() const { return bytes_.size() - pos_; }
 
-    void need(uint64_t n, const std::string& what) const {
+    // `what` is a callable returning a description of the field; it runs only on failure, so
+    // valid files never pay for building messages.
+    template <typename Describe>
+    void need(uint64_t n, const Describe& what) const {
         if (n > remaining()) {
-            fail(pos_, "truncated: " + what + " needs " + std::to_string(n) + " bytes but only " +
+            fail(pos_, "truncated: " + what() + " needs " + std::to_string(n) + " bytes but only " +
                            std::to_string(remaining()) + " remain in a file of " +
                            std::to_string(bytes_.size()) + " bytes");
         }
     }
 
-    uint64_t read_scalar_bits(uint32_t width_bytes, const std::string& what) {
+    template <typename Describe>
+    uint64_t read_scalar_bits(uint32_t width_bytes, const Describe& what) {
         need(width_bytes, what);
         uint64_t bits = 0;
         std::memcpy(&bits, bytes_.data() + pos_, width_bytes);
         pos_ += width_bytes;
         return bits;
     }
-    uint32_t read_u32(const std::string& what) {
+    template <typename Describe>
+    uint32_t read_u32(const Describe& what) {
         return static_cast<uint32_t>(read_scalar_bits(4, what));
     }
-    uint64_t read_u64(const std::string& what) { return read_scalar_bits(8, what); }
+    template <typename Describe>
+    uint64_t read_u64(const Describe& what) {
+        return read_scalar_bits(8, what);
+    }
 
-    std::string_view read_string(const std::string& what) {
+    template <typename Describe>
+    std::string_view read_string(const Describe& what) {
         const uint64_t length_offset = pos_;
-        const uint64_t length = read_u64(what + " length");
+        const uint64_t length = read_u64([&] { return what() + " length"; });
         if (length > remaining()) {
-            fail(length_offset, what + ": string length " + std::to_string(length) +
+            fail(length_offset, what() + ": string length " + std::to_string(length) +
                                     " runs past the end of the file (" +
                                     std::to_string(remaining()) + " bytes remain)");
         }
@@ -144,8 +158,7 @@ class Parser {
     }
 
     void read_header() {
-        need(4, "the GGUF magic");
-        const uint32_t magic = read_u32("the GGUF magic");
+        const uint32_t magic = read_u32(label("the GGUF magic"));
         if (magic != kGgufMagic) {
             std::string found;
             for (int i = 0; i < 4; ++i) {
@@ -154,7 +167,7 @@ class Parser {
             fail(0, "bad magic: expected 'GGUF', found " + quoted(found) +
                         "; this is not a GGUF file");
         }
-        const uint32_t version = read_u32("the GGUF version");
+        const uint32_t version = read_u32(label("the GGUF version"));
         if (version == 1) {
             fail(4,
                  "GGUF version 1 is not supported (it used 32-bit counts); "
@@ -171,8 +184,8 @@ class Parser {
         }
         file_.version_ = version;
         const uint64_t n_tensors_offset = pos_;
-        n_tensors_ = read_u64("the tensor count");
-        n_kv_ = read_u64("the metadata count");
+        n_tensors_ = read_u64(label("the tensor count"));
+        n_kv_ = read_u64(label("the metadata count"));
         if (n_kv_ > remaining() / kMinMetadataEntryBytes) {
             fail(n_tensors_offset + 8, "metadata count " + std::to_string(n_kv_) +
                                            " cannot fit in the " + std::to_string(remaining()) +
@@ -195,11 +208,11 @@ class Parser {
         for (uint64_t i = 0; i < n_kv_; ++i) {
             const uint64_t entry_offset = pos_;
             const std::string_view key =
-                read_string("metadata key " + std::to_string(i) + " of " + std::to_string(n_kv_));
+                read_string([&] { return "metadata key " + std::to_string(i); });
             if (key.empty()) fail(entry_offset, "metadata key " + std::to_string(i) + " is empty");
             const std::string context = "metadata key " + quoted(key);
             const uint64_t type_offset = pos_;
-            const uint32_t type_id = read_u32(context + " value type");
+            const uint32_t type_id = read_u32([&] { return context + " value type"; });
             check_value_type(type_id, type_offset, context);
             Value value = read_value(static_cast<ValueType>(type_id), context, 0);
             const auto [it, inserted] = file_.metadata_index_.emplace(key, file_.metadata_.size());
@@ -219,10 +232,10 @@ class Parser {
     }
 
     Value read_value(ValueType type, const std::string& context, uint32_t depth) {
-        if (type == ValueType::String) return Value::string(read_string(context));
+        if (type == ValueType::String) return Value::string(read_string(label(context)));
         if (type == ValueType::Array) return read_array(context, depth + 1);
         const uint64_t value_offset = pos_;
-        const uint64_t bits = read_scalar_bits(scalar_size_bytes(type), context);
+        const uint64_t bits = read_scalar_bits(scalar_size_bytes(type), label(context));
         if (type == ValueType::Bool && bits > 1) {
             fail(value_offset,
                  context + ": bool value " + std::to_string(bits) + " is neither 0 nor 1");
@@ -236,10 +249,10 @@ class Parser {
             fail(array_offset, context + ": arrays nested deeper than " +
                                    std::to_string(kMaxArrayNesting) + " levels");
         }
-        const uint32_t element_id = read_u32(context + " array element type");
+        const uint32_t element_id = read_u32([&] { return context + " array element type"; });
         check_value_type(element_id, array_offset, context + " array");
         const auto element_type = static_cast<ValueType>(element_id);
-        const uint64_t count = read_u64(context + " array length");
+        const uint64_t count = read_u64([&] { return context + " array length"; });
         uint64_t min_element_bytes = scalar_size_bytes(element_type);
         if (element_type == ValueType::String) min_element_bytes = 8;
         if (element_type == ValueType::Array) min_element_bytes = kArrayHeaderBytes;
@@ -252,7 +265,8 @@ class Parser {
             auto items = std::make_shared<std::vector<std::string_view>>();
             items->reserve(count);
             for (uint64_t i = 0; i < count; ++i) {
-                items->push_back(read_string(context + " item " + std::to_string(i)));
+                items->push_back(
+                    read_string([&] { return context + " item " + std::to_string(i); }));
             }
             return Value::string_array(std::move(items));
         }
@@ -319,12 +333,12 @@ class Parser {
     TensorInfo read_tensor_info(uint64_t index) {
         TensorInfo info;
         const uint64_t info_offset = pos_;
-        info.name = read_string("tensor info " + std::to_string(index) + " name");
+        info.name = read_string([&] { return "tensor info " + std::to_string(index) + " name"; });
         if (info.name.empty())
             fail(info_offset, "tensor " + std::to_string(index) + " has an empty name");
         const std::string context = "tensor " + quoted(info.name);
         const uint64_t n_dims_offset = pos_;
-        info.n_dims = read_u32(context + " n_dims");
+        info.n_dims = read_u32([&] { return context + " n_dims"; });
         if (info.n_dims == 0 || info.n_dims > kMaxDims) {
             fail(n_dims_offset, context + ": n_dims is " + std::to_string(info.n_dims) +
                                     ", expected 1 to " + std::to_string(kMaxDims));
@@ -332,7 +346,7 @@ class Parser {
         uint64_t n_elements = 1;
         for (uint32_t d = 0; d < info.n_dims; ++d) {
             const uint64_t dim_offset = pos_;
-            const uint64_t dim = read_u64(context + " dim " + std::to_string(d));
+            const uint64_t dim = read_u64([&] { return context + " dim " + std::to_string(d); });
             if (dim == 0)
                 fail(dim_offset, context + ": dim " + std::to_string(d) +
                                      " is 0; empty tensors are not supported");
@@ -346,7 +360,7 @@ class Parser {
         }
         info.n_elements = n_elements;
         const uint64_t type_offset = pos_;
-        const uint32_t type_id = read_u32(context + " type");
+        const uint32_t type_id = read_u32([&] { return context + " type"; });
         info.type_info = quant::type_info(type_id);
         if (info.type_info == nullptr) {
             fail(type_offset, context + ": unknown ggml tensor type id " + std::to_string(type_id));
@@ -361,7 +375,8 @@ class Parser {
                                    &info.n_bytes)) {
             fail(info_offset, context + ": byte size overflows 64 bits");
         }
-        info.offset = read_u64(context + " data offset");  // relative until place_tensors()
+        info.offset =
+            read_u64([&] { return context + " data offset"; });  // relative until place_tensors()
         return info;
     }
 
