@@ -44,6 +44,14 @@ __m128 f16_scale_pair(const uint8_t* p) {
     return _mm_cvtph_ps(_mm_cvtsi32_si128(static_cast<int>(halves)));
 }
 
+// The planar Q8_0 activation layout of kernels.h, computed inline (the library's view function
+// is out of line).
+inline ConstActQ8_0 act_view(const uint8_t* row, int64_t n) {
+    const auto* d = reinterpret_cast<const float*>(row + n);
+    return {reinterpret_cast<const int8_t*>(row), d,
+            reinterpret_cast<const int32_t*>(d + n / kQK8_0)};
+}
+
 // 2^(e - 128) as f32 bits; e = 0 and 1 are subnormal.
 inline uint32_t e8m0_half_bits(uint8_t e) {
     return e < 2 ? 0x00200000u << e : static_cast<uint32_t>(e - 1) << 23;
@@ -149,23 +157,27 @@ struct QuantizedDot {
     static void tile(const uint8_t* const* w, const uint8_t* const* act, int64_t n, float* out) {
         const int64_t nb = n / kQK8_0;
         ConstActQ8_0 y[NA];
-        for (int a = 0; a < NA; ++a) y[a] = act_q8_0_view(act[a], n);
+        DSV4_UNROLL
+        for (int a = 0; a < NA; ++a) y[a] = act_view(act[a], n);
         __m512 acc[NR][NA];
-        for (int r = 0; r < NR; ++r)
-            for (int a = 0; a < NA; ++a) acc[r][a] = _mm512_setzero_ps();
+        DSV4_UNROLL
+        for (int r = 0; r < NR; ++r) DSV4_UNROLL
+        for (int a = 0; a < NA; ++a) acc[r][a] = _mm512_setzero_ps();
         int64_t b = 0;
         for (; b + 2 <= nb; b += 2) step<true, NR, NA>(w, y, b, acc);
         if (b < nb) step<false, NR, NA>(w, y, b, acc);
-        for (int r = 0; r < NR; ++r)
-            for (int a = 0; a < NA; ++a) out[r * NA + a] = reduce(acc[r][a]);
+        DSV4_UNROLL
+        for (int r = 0; r < NR; ++r) DSV4_UNROLL
+        for (int a = 0; a < NA; ++a) out[r * NA + a] = reduce(acc[r][a]);
     }
 
     template <bool kPair, int NR, int NA>
-    static void step(const uint8_t* const* w, const ConstActQ8_0* y, int64_t b,
-                     __m512 (&acc)[NR][NA]) {
+    DSV4_INLINE static void step(const uint8_t* const* w, const ConstActQ8_0* y, int64_t b,
+                                 __m512 (&acc)[NR][NA]) {
         const __m512i lanes = block_lane_index();
         __m512i q[NA], offset_sum[NA];
         __m512 da[NA];
+        DSV4_UNROLL
         for (int a = 0; a < NA; ++a) {
             if constexpr (kPair) {
                 q[a] = _mm512_loadu_si512(y[a].q + kQK8_0 * b);
@@ -184,12 +196,14 @@ struct QuantizedDot {
                                    : _mm_load_ss(y[a].d + b);
             da[a] = _mm512_permutexvar_ps(lanes, _mm512_zextps128_ps512(d));
         }
+        DSV4_UNROLL
         for (int r = 0; r < NR; ++r) {
             const uint8_t* p = w[r] + Format::kBlockBytes * b;
             prefetch(p + kPrefetchBytes);
             const __m512i wq = Format::template quants<kPair>(p);
             const __m512 dw = _mm512_permutexvar_ps(
                 lanes, _mm512_zextps128_ps512(Format::template scales<kPair>(p)));
+            DSV4_UNROLL
             for (int a = 0; a < NA; ++a) {
                 const __m512i isum = _mm512_dpbusd_epi32(offset_sum[a], wq, q[a]);
                 acc[r][a] =
@@ -208,28 +222,33 @@ struct FloatDot {
     template <int NR, int NA>
     static void tile(const uint8_t* const* w, const uint8_t* const* act, int64_t n, float* out) {
         __m512 acc[NR][NA];
-        for (int r = 0; r < NR; ++r)
-            for (int a = 0; a < NA; ++a) acc[r][a] = _mm512_setzero_ps();
+        DSV4_UNROLL
+        for (int r = 0; r < NR; ++r) DSV4_UNROLL
+        for (int a = 0; a < NA; ++a) acc[r][a] = _mm512_setzero_ps();
         for (int64_t b = 0; b < n / kQK8_0; ++b) {
             __m512 x_lo[NA], x_hi[NA];
+            DSV4_UNROLL
             for (int a = 0; a < NA; ++a) {
                 const float* x = reinterpret_cast<const float*>(act[a]) + kQK8_0 * b;
                 x_lo[a] = _mm512_loadu_ps(x);
                 x_hi[a] = _mm512_loadu_ps(x + 16);
             }
+            DSV4_UNROLL
             for (int r = 0; r < NR; ++r) {
                 const uint8_t* p = w[r] + Format::kBlockBytes * b;
                 prefetch(p + kPrefetchBytes);
                 __m512 lo, hi;
                 Format::dequantize(p, lo, hi);
+                DSV4_UNROLL
                 for (int a = 0; a < NA; ++a) {
                     acc[r][a] = _mm512_fmadd_ps(lo, x_lo[a], acc[r][a]);
                     acc[r][a] = _mm512_fmadd_ps(hi, x_hi[a], acc[r][a]);
                 }
             }
         }
-        for (int r = 0; r < NR; ++r)
-            for (int a = 0; a < NA; ++a) out[r * NA + a] = reduce(acc[r][a]);
+        DSV4_UNROLL
+        for (int r = 0; r < NR; ++r) DSV4_UNROLL
+        for (int a = 0; a < NA; ++a) out[r * NA + a] = reduce(acc[r][a]);
     }
 };
 

@@ -17,6 +17,11 @@
 
 #include "engine/quant/kernels.h"
 
+// Tile loops run over compile-time row and activation counts; they must be unrolled so that
+// the per-(row, activation) accumulators live in registers.
+#define DSV4_UNROLL _Pragma("GCC unroll 16")
+#define DSV4_INLINE [[gnu::always_inline]] inline
+
 namespace dsv4::quant::avx512 {
 
 // Entry points, one per weight type and activation kind (kernels_avx512.cpp builds the table).
@@ -82,5 +87,58 @@ inline __m512 load_act_f32(const float* x, int64_t i, int64_t n) {
     if (i + 16 <= n) return _mm512_loadu_ps(x + i);
     return _mm512_maskz_loadu_ps(static_cast<__mmask16>((1u << (n - i)) - 1u), x + i);
 }
+
+// Prefetches the weight bytes of one block kPrefetchBytes ahead, one request per cache line.
+template <int kBlockBytes>
+DSV4_INLINE void prefetch_block_ahead(const uint8_t* block) {
+    for (int line = 0; line < kBlockBytes; line += 64) prefetch(block + kPrefetchBytes + line);
+}
+
+// The f32-activation kernel of a block format with kBlockElems (a multiple of 16) elements:
+// each weight block is dequantized once (exactly) into f32 and used for every activation row.
+// Format provides kBlockBytes, kBlockElems and dequantize(const uint8_t* block, float* out).
+template <class Format>
+struct DequantizingDot {
+    static constexpr int kDecodeRows = 4;
+    static constexpr int kBatchRows = 4;
+    static constexpr int kBatchActs = 4;
+    static constexpr int kChunks = Format::kBlockElems / 16;
+
+    template <int NR, int NA>
+    static void tile(const uint8_t* const* w, const uint8_t* const* act, int64_t n, float* out) {
+        alignas(64) float weights[NR][Format::kBlockElems];
+        __m512 acc[NR][NA];
+        DSV4_UNROLL
+        for (int r = 0; r < NR; ++r) {
+            DSV4_UNROLL
+            for (int a = 0; a < NA; ++a) acc[r][a] = _mm512_setzero_ps();
+        }
+        for (int64_t b = 0; b < n / Format::kBlockElems; ++b) {
+            DSV4_UNROLL
+            for (int r = 0; r < NR; ++r) {
+                const uint8_t* p = w[r] + Format::kBlockBytes * b;
+                prefetch_block_ahead<Format::kBlockBytes>(p);
+                Format::dequantize(p, weights[r]);
+            }
+            for (int c = 0; c < kChunks; ++c) {
+                DSV4_UNROLL
+                for (int a = 0; a < NA; ++a) {
+                    const float* x =
+                        reinterpret_cast<const float*>(act[a]) + Format::kBlockElems * b + 16 * c;
+                    const __m512 xv = _mm512_loadu_ps(x);
+                    DSV4_UNROLL
+                    for (int r = 0; r < NR; ++r)
+                        acc[r][a] =
+                            _mm512_fmadd_ps(_mm512_load_ps(weights[r] + 16 * c), xv, acc[r][a]);
+                }
+            }
+        }
+        DSV4_UNROLL
+        for (int r = 0; r < NR; ++r) {
+            DSV4_UNROLL
+            for (int a = 0; a < NA; ++a) out[r * NA + a] = reduce(acc[r][a]);
+        }
+    }
+};
 
 }  // namespace dsv4::quant::avx512

@@ -1,0 +1,409 @@
+// AVX-512 dot kernels of the K-quants (Q2_K, Q4_K, Q5_K, Q6_K) with Q8_K activations. The
+// unsigned quants meet the activation bytes in vpmaddubsw, the sub-block scales enter through
+// vpdpwssd, and the mins (or Q6_K's offset of 32) are applied with the activation block sums.
+#include "engine/quant/simd_avx512.h"
+
+#include <array>
+
+#include "engine/quant/block_layouts.h"
+#include "engine/quant/dot_tiling.h"
+
+namespace dsv4::quant::avx512 {
+namespace {
+
+// Unpacked quants come out in one of two element orders; the activation bytes of a super-block
+// are shuffled into the same order once and then serve every weight row.
+//  Halves: vector j holds elements 32j..32j+31, then 128+32j..128+32j+31 (Q2_K, Q6_K).
+//  Chunks: vectors hold elements [0,32)+[64,96), [32,64)+[96,128), [128,160)+[192,224),
+//          [160,192)+[224,256) (Q4_K, Q5_K).
+enum class Order { Halves, Chunks };
+
+struct ActBlock {
+    __m512i q[4];
+    __m256i bsums;  // 16 int16 sums of 16 consecutive activation bytes, in element order
+    float d;
+};
+
+template <Order kOrder>
+DSV4_INLINE ActBlock load_act(const uint8_t* y) {
+    const uint8_t* q = y + offsetof(BlockQ8K, qs);
+    const __m512i a0 = _mm512_loadu_si512(q);
+    const __m512i a1 = _mm512_loadu_si512(q + 64);
+    const __m512i a2 = _mm512_loadu_si512(q + 128);
+    const __m512i a3 = _mm512_loadu_si512(q + 192);
+    ActBlock block;
+    // 0x44 takes the low 256 bits of both operands, 0xee the high ones.
+    if constexpr (kOrder == Order::Halves) {
+        block.q[0] = _mm512_shuffle_i64x2(a0, a2, 0x44);
+        block.q[1] = _mm512_shuffle_i64x2(a0, a2, 0xee);
+        block.q[2] = _mm512_shuffle_i64x2(a1, a3, 0x44);
+        block.q[3] = _mm512_shuffle_i64x2(a1, a3, 0xee);
+    } else {
+        block.q[0] = _mm512_shuffle_i64x2(a0, a1, 0x44);
+        block.q[1] = _mm512_shuffle_i64x2(a0, a1, 0xee);
+        block.q[2] = _mm512_shuffle_i64x2(a2, a3, 0x44);
+        block.q[3] = _mm512_shuffle_i64x2(a2, a3, 0xee);
+    }
+    block.bsums =
+        _mm256_loadu_si256(reinterpret_cast<const __m256i*>(y + offsetof(BlockQ8K, bsums)));
+    block.d = load_f32(y);
+    return block;
+}
+
+// One super-block of a weight row, unpacked.
+struct RowBlock {
+    __m512i q[4];      // unsigned quants in the format's order
+    __m512i scale[4];  // int16 sub-block scale for each pair of quants of q
+    __m256i sums;      // int16 factor of each activation block sum (mins, or Q6_K scales)
+    float d;
+    float dmin;
+};
+
+// Byte indices for vpermb that put the scale of element pair i into the low byte of int16
+// lane i (odd bytes are zeroed by the mask); sub_of_pair maps (vector, pair) to a sub-block.
+template <typename SubOfPair>
+constexpr std::array<uint8_t, 64> scale_index(int vector, SubOfPair sub_of_pair) {
+    std::array<uint8_t, 64> index{};
+    for (int pair = 0; pair < 32; ++pair)
+        index[2 * pair] = static_cast<uint8_t>(sub_of_pair(vector, pair));
+    return index;
+}
+
+// Halves order with 16-element sub-blocks (Q2_K, Q6_K).
+constexpr int halves_sub16(int vector, int pair) {
+    return (pair < 16 ? 0 : 8) + 2 * vector + (pair % 16) / 8;
+}
+// Chunks order with 32-element sub-blocks (Q4_K, Q5_K).
+constexpr int chunks_sub32(int vector, int pair) {
+    return (vector / 2) * 4 + vector % 2 + (pair < 16 ? 0 : 2);
+}
+
+template <int (*kSubOfPair)(int, int)>
+struct ScaleIndex {
+    static constexpr std::array<std::array<uint8_t, 64>, 4> kBytes = {
+        scale_index(0, kSubOfPair), scale_index(1, kSubOfPair), scale_index(2, kSubOfPair),
+        scale_index(3, kSubOfPair)};
+    static __m512i bytes(int vector) { return _mm512_loadu_si512(kBytes[vector].data()); }
+};
+
+// int16 lanes of pair scales from the sub-block scale bytes in the low bytes of table.
+template <int (*kSubOfPair)(int, int)>
+DSV4_INLINE void spread_scales(__m512i table, __m512i (&scale)[4]) {
+    DSV4_UNROLL
+    for (int k = 0; k < 4; ++k)
+        scale[k] = _mm512_maskz_permutexvar_epi8(0x5555555555555555ull,
+                                                 ScaleIndex<kSubOfPair>::bytes(k), table);
+}
+
+// The 6-bit scales and mins of a Q4_K/Q5_K super-block as 8 bytes each (sub-block order).
+struct ScalesMins {
+    uint64_t scales;
+    uint64_t mins;
+};
+inline ScalesMins unpack_scales_mins(const uint8_t* s) {
+    const uint32_t u0 = load_u32(s), u1 = load_u32(s + 4), u2 = load_u32(s + 8);
+    const uint32_t low6 = 0x3f3f3f3fu, low4 = 0x0f0f0f0fu, top2 = 0x03030303u;
+    const uint32_t sc_hi = (u2 & low4) | (((u0 >> 6) & top2) << 4);
+    const uint32_t m_hi = ((u2 >> 4) & low4) | (((u1 >> 6) & top2) << 4);
+    return {(u0 & low6) | (static_cast<uint64_t>(sc_hi) << 32),
+            (u1 & low6) | (static_cast<uint64_t>(m_hi) << 32)};
+}
+
+struct Q2KFormat {
+    static constexpr int kBlockBytes = sizeof(BlockQ2K);
+    static constexpr Order kOrder = Order::Halves;
+    static constexpr bool kHasMins = true;
+
+    DSV4_INLINE static RowBlock unpack(const uint8_t* p) {
+        RowBlock w;
+        const __m512i qs = _mm512_loadu_si512(p + offsetof(BlockQ2K, qs));
+        const __m512i three = _mm512_set1_epi8(3);
+        w.q[0] = _mm512_and_si512(qs, three);
+        w.q[1] = _mm512_and_si512(_mm512_srli_epi16(qs, 2), three);
+        w.q[2] = _mm512_and_si512(_mm512_srli_epi16(qs, 4), three);
+        w.q[3] = _mm512_and_si512(_mm512_srli_epi16(qs, 6), three);
+        const __m128i packed = _mm_loadu_si128(reinterpret_cast<const __m128i*>(p));
+        const __m128i low4 = _mm_set1_epi8(0x0f);
+        spread_scales<halves_sub16>(_mm512_zextsi128_si512(_mm_and_si128(packed, low4)), w.scale);
+        w.sums = _mm256_cvtepu8_epi16(_mm_and_si128(_mm_srli_epi16(packed, 4), low4));
+        w.d = f16_at(p + offsetof(BlockQ2K, d));
+        w.dmin = f16_at(p + offsetof(BlockQ2K, dmin));
+        return w;
+    }
+};
+
+// Scales into the table for spread_scales, mins doubled up to one per 16-element bsum.
+DSV4_INLINE void set_scales_mins(const uint8_t* s, RowBlock& w) {
+    const ScalesMins sm = unpack_scales_mins(s);
+    spread_scales<chunks_sub32>(
+        _mm512_zextsi128_si512(_mm_cvtsi64_si128(static_cast<long long>(sm.scales))), w.scale);
+    const __m128i mins = _mm_cvtsi64_si128(static_cast<long long>(sm.mins));
+    w.sums = _mm256_cvtepu8_epi16(_mm_unpacklo_epi8(mins, mins));
+}
+
+DSV4_INLINE void unpack_nibbles(const uint8_t* qs, RowBlock& w) {
+    const __m512i z0 = _mm512_loadu_si512(qs);
+    const __m512i z1 = _mm512_loadu_si512(qs + 64);
+    const __m512i low4 = _mm512_set1_epi8(0x0f);
+    w.q[0] = _mm512_and_si512(z0, low4);
+    w.q[1] = _mm512_and_si512(_mm512_srli_epi16(z0, 4), low4);
+    w.q[2] = _mm512_and_si512(z1, low4);
+    w.q[3] = _mm512_and_si512(_mm512_srli_epi16(z1, 4), low4);
+}
+
+struct Q4KFormat {
+    static constexpr int kBlockBytes = sizeof(BlockQ4K);
+    static constexpr Order kOrder = Order::Chunks;
+    static constexpr bool kHasMins = true;
+
+    DSV4_INLINE static RowBlock unpack(const uint8_t* p) {
+        RowBlock w;
+        unpack_nibbles(p + offsetof(BlockQ4K, qs), w);
+        set_scales_mins(p + offsetof(BlockQ4K, scales), w);
+        w.d = f16_at(p + offsetof(BlockQ4K, d));
+        w.dmin = f16_at(p + offsetof(BlockQ4K, dmin));
+        return w;
+    }
+};
+
+struct Q5KFormat {
+    static constexpr int kBlockBytes = sizeof(BlockQ5K);
+    static constexpr Order kOrder = Order::Chunks;
+    static constexpr bool kHasMins = true;
+
+    DSV4_INLINE static RowBlock unpack(const uint8_t* p) {
+        RowBlock w;
+        unpack_nibbles(p + offsetof(BlockQ5K, qs), w);
+        // Vector k takes the fifth bit of its two 32-element halves from qh bits (b0, b1).
+        const __m512i qh = _mm512_broadcast_i64x4(
+            _mm256_loadu_si256(reinterpret_cast<const __m256i*>(p + offsetof(BlockQ5K, qh))));
+        const __m512i sixteen = _mm512_set1_epi8(16);
+        constexpr int kBits[4][2] = {{0, 2}, {1, 3}, {4, 6}, {5, 7}};
+        DSV4_UNROLL
+        for (int k = 0; k < 4; ++k) {
+            const __m512i select =
+                _mm512_inserti64x4(_mm512_set1_epi8(static_cast<char>(1 << kBits[k][0])),
+                                   _mm256_set1_epi8(static_cast<char>(1 << kBits[k][1])), 1);
+            const __mmask64 high = _mm512_test_epi8_mask(qh, select);
+            w.q[k] = _mm512_mask_add_epi8(w.q[k], high, w.q[k], sixteen);
+        }
+        set_scales_mins(p + offsetof(BlockQ5K, scales), w);
+        w.d = f16_at(p + offsetof(BlockQ5K, d));
+        w.dmin = f16_at(p + offsetof(BlockQ5K, dmin));
+        return w;
+    }
+};
+
+struct Q6KFormat {
+    static constexpr int kBlockBytes = sizeof(BlockQ6K);
+    static constexpr Order kOrder = Order::Halves;
+    static constexpr bool kHasMins = false;
+
+    // Word indices for vpermw: the (signed) scale of each quant pair.
+    static constexpr std::array<std::array<int16_t, 32>, 4> kWordIndex = [] {
+        std::array<std::array<int16_t, 32>, 4> index{};
+        for (int vector = 0; vector < 4; ++vector)
+            for (int pair = 0; pair < 32; ++pair)
+                index[vector][pair] = static_cast<int16_t>(halves_sub16(vector, pair));
+        return index;
+    }();
+    static __m512i word_index(int vector) { return _mm512_loadu_si512(kWordIndex[vector].data()); }
+
+    DSV4_INLINE static RowBlock unpack(const uint8_t* p) {
+        RowBlock w;
+        const __m512i ql0 = _mm512_loadu_si512(p + offsetof(BlockQ6K, ql));
+        const __m512i ql1 = _mm512_loadu_si512(p + offsetof(BlockQ6K, ql) + 64);
+        const __m512i qh = _mm512_loadu_si512(p + offsetof(BlockQ6K, qh));
+        // Low 256 bits: the first 128 elements; high: the second.
+        const __m512i low_quarters = _mm512_shuffle_i64x2(ql0, ql1, 0x44);
+        const __m512i high_quarters = _mm512_shuffle_i64x2(ql0, ql1, 0xee);
+        const __m512i low4 = _mm512_set1_epi8(0x0f);
+        const __m512i bits45 = _mm512_set1_epi8(0x30);
+        // (a & 0x0f) | b, where b holds only bits 4-5.
+        constexpr int kLowNibbleOr = 0xec;
+        const __m512i h0 = _mm512_and_si512(_mm512_slli_epi16(qh, 4), bits45);
+        const __m512i h1 = _mm512_and_si512(_mm512_slli_epi16(qh, 2), bits45);
+        const __m512i h2 = _mm512_and_si512(qh, bits45);
+        const __m512i h3 = _mm512_and_si512(_mm512_srli_epi16(qh, 2), bits45);
+        w.q[0] = _mm512_ternarylogic_epi32(low_quarters, h0, low4, kLowNibbleOr);
+        w.q[1] = _mm512_ternarylogic_epi32(high_quarters, h1, low4, kLowNibbleOr);
+        w.q[2] =
+            _mm512_ternarylogic_epi32(_mm512_srli_epi16(low_quarters, 4), h2, low4, kLowNibbleOr);
+        w.q[3] =
+            _mm512_ternarylogic_epi32(_mm512_srli_epi16(high_quarters, 4), h3, low4, kLowNibbleOr);
+        const __m256i scales = _mm256_cvtepi8_epi16(
+            _mm_loadu_si128(reinterpret_cast<const __m128i*>(p + offsetof(BlockQ6K, scales))));
+        DSV4_UNROLL
+        for (int k = 0; k < 4; ++k)
+            w.scale[k] = _mm512_permutexvar_epi16(word_index(k), _mm512_zextsi256_si512(scales));
+        w.sums = scales;
+        w.d = f16_at(p + offsetof(BlockQ6K, d));
+        w.dmin = 0.0f;
+        return w;
+    }
+};
+
+template <class Format>
+DSV4_INLINE __m512 accumulate(const RowBlock& w, const ActBlock& y, __m512 acc) {
+    const __m256i weighted_sums = _mm256_madd_epi16(y.bsums, w.sums);
+    // Q6_K stores q + 32: start from -32 * sum(scale * bsum).
+    __m512i isum = Format::kHasMins
+                       ? _mm512_setzero_si512()
+                       : _mm512_zextsi256_si512(_mm256_sub_epi32(
+                             _mm256_setzero_si256(), _mm256_slli_epi32(weighted_sums, 5)));
+    DSV4_UNROLL
+    for (int k = 0; k < 4; ++k)
+        isum = _mm512_dpwssd_epi32(isum, _mm512_maddubs_epi16(w.q[k], y.q[k]), w.scale[k]);
+    acc = _mm512_fmadd_ps(_mm512_set1_ps(y.d * w.d), _mm512_cvtepi32_ps(isum), acc);
+    if constexpr (Format::kHasMins) {
+        acc = _mm512_fnmadd_ps(_mm512_set1_ps(y.d * w.dmin),
+                               _mm512_cvtepi32_ps(_mm512_zextsi256_si512(weighted_sums)), acc);
+    }
+    return acc;
+}
+
+template <class Format>
+struct KQuantDot {
+    static constexpr int kDecodeRows = 4;
+    static constexpr int kBatchRows = 4;
+    static constexpr int kBatchActs = 4;
+
+    template <int NR, int NA>
+    static void tile(const uint8_t* const* w, const uint8_t* const* act, int64_t n, float* out) {
+        __m512 acc[NR][NA];
+        DSV4_UNROLL
+        for (int r = 0; r < NR; ++r) {
+            DSV4_UNROLL
+            for (int a = 0; a < NA; ++a) acc[r][a] = _mm512_setzero_ps();
+        }
+        for (int64_t b = 0; b < n / kQK_K; ++b) {
+            ActBlock y[NA];
+            DSV4_UNROLL
+            for (int a = 0; a < NA; ++a)
+                y[a] = load_act<Format::kOrder>(act[a] + sizeof(BlockQ8K) * b);
+            DSV4_UNROLL
+            for (int r = 0; r < NR; ++r) {
+                const uint8_t* p = w[r] + Format::kBlockBytes * b;
+                prefetch_block_ahead<Format::kBlockBytes>(p);
+                const RowBlock wb = Format::unpack(p);
+                DSV4_UNROLL
+                for (int a = 0; a < NA; ++a) acc[r][a] = accumulate<Format>(wb, y[a], acc[r][a]);
+            }
+        }
+        DSV4_UNROLL
+        for (int r = 0; r < NR; ++r) {
+            DSV4_UNROLL
+            for (int a = 0; a < NA; ++a) out[r * NA + a] = reduce(acc[r][a]);
+        }
+    }
+};
+
+// ---- Exact dequantization for the f32-activation kernels -----------------------------------
+
+// out[0..16) = (d * scale) * q - dmin * min for 16 quant bytes; every product is exact, the
+// subtraction rounds once, as in the reference dequantization.
+DSV4_INLINE void store_affine16(__m128i q, float d_scale, float dmin_min, float* out) {
+    const __m512 qf = _mm512_cvtepi32_ps(_mm512_cvtepu8_epi32(q));
+    _mm512_store_ps(out, _mm512_fmsub_ps(_mm512_set1_ps(d_scale), qf, _mm512_set1_ps(dmin_min)));
+}
+
+struct Q2KDequant {
+    static constexpr int kBlockBytes = sizeof(BlockQ2K);
+    static constexpr int kBlockElems = kQK_K;
+    static void dequantize(const uint8_t* p, float* out) {
+        const RowBlock w = Q2KFormat::unpack(p);
+        // Vector j holds sub-blocks 2j, 2j+1 (first half) and 8+2j, 9+2j (second half).
+        DSV4_UNROLL
+        for (int j = 0; j < 4; ++j) {
+            alignas(64) uint8_t q[64];
+            _mm512_store_si512(q, w.q[j]);
+            DSV4_UNROLL
+            for (int part = 0; part < 4; ++part) {
+                const int sub = (part < 2 ? 0 : 8) + 2 * j + part % 2;
+                const uint8_t packed = p[sub];
+                store_affine16(_mm_load_si128(reinterpret_cast<const __m128i*>(q + 16 * part)),
+                               w.d * static_cast<float>(packed & 15),
+                               w.dmin * static_cast<float>(packed >> 4), out + 16 * sub);
+            }
+        }
+    }
+};
+
+template <class Format, int kScalesOffset>
+struct Q45KDequant {
+    static constexpr int kBlockBytes = Format::kBlockBytes;
+    static constexpr int kBlockElems = kQK_K;
+    static void dequantize(const uint8_t* p, float* out) {
+        const RowBlock w = Format::unpack(p);
+        const ScalesMins sm = unpack_scales_mins(p + kScalesOffset);
+        // Vector k holds sub-blocks (k / 2) * 4 + k % 2 and that + 2.
+        DSV4_UNROLL
+        for (int k = 0; k < 4; ++k) {
+            alignas(64) uint8_t q[64];
+            _mm512_store_si512(q, w.q[k]);
+            DSV4_UNROLL
+            for (int part = 0; part < 4; ++part) {
+                const int sub = (k / 2) * 4 + k % 2 + (part < 2 ? 0 : 2);
+                const float d_scale = w.d * static_cast<float>((sm.scales >> (8 * sub)) & 0xff);
+                const float dmin_min = w.dmin * static_cast<float>((sm.mins >> (8 * sub)) & 0xff);
+                store_affine16(_mm_load_si128(reinterpret_cast<const __m128i*>(q + 16 * part)),
+                               d_scale, dmin_min, out + 32 * sub + 16 * (part % 2));
+            }
+        }
+    }
+};
+
+struct Q6KDequant {
+    static constexpr int kBlockBytes = sizeof(BlockQ6K);
+    static constexpr int kBlockElems = kQK_K;
+    static void dequantize(const uint8_t* p, float* out) {
+        const RowBlock w = Q6KFormat::unpack(p);
+        const auto* scales = reinterpret_cast<const int8_t*>(p + offsetof(BlockQ6K, scales));
+        const __m512i offset = _mm512_set1_epi32(32);
+        DSV4_UNROLL
+        for (int j = 0; j < 4; ++j) {
+            alignas(64) uint8_t q[64];
+            _mm512_store_si512(q, w.q[j]);
+            DSV4_UNROLL
+            for (int part = 0; part < 4; ++part) {
+                const int sub = (part < 2 ? 0 : 8) + 2 * j + part % 2;
+                const __m512i qi = _mm512_sub_epi32(
+                    _mm512_cvtepu8_epi32(
+                        _mm_load_si128(reinterpret_cast<const __m128i*>(q + 16 * part))),
+                    offset);
+                const __m512 d_scale = _mm512_set1_ps(w.d * static_cast<float>(scales[sub]));
+                _mm512_store_ps(out + 16 * sub, _mm512_mul_ps(d_scale, _mm512_cvtepi32_ps(qi)));
+            }
+        }
+    }
+};
+
+}  // namespace
+
+void dot_q_q2_k(const DotArgs& args) {
+    detail::run_tiled<KQuantDot<Q2KFormat>>(args);
+}
+void dot_q_q4_k(const DotArgs& args) {
+    detail::run_tiled<KQuantDot<Q4KFormat>>(args);
+}
+void dot_q_q5_k(const DotArgs& args) {
+    detail::run_tiled<KQuantDot<Q5KFormat>>(args);
+}
+void dot_q_q6_k(const DotArgs& args) {
+    detail::run_tiled<KQuantDot<Q6KFormat>>(args);
+}
+
+void dot_f32_q2_k(const DotArgs& args) {
+    detail::run_tiled<DequantizingDot<Q2KDequant>>(args);
+}
+void dot_f32_q4_k(const DotArgs& args) {
+    detail::run_tiled<DequantizingDot<Q45KDequant<Q4KFormat, offsetof(BlockQ4K, scales)>>>(args);
+}
+void dot_f32_q5_k(const DotArgs& args) {
+    detail::run_tiled<DequantizingDot<Q45KDequant<Q5KFormat, offsetof(BlockQ5K, scales)>>>(args);
+}
+void dot_f32_q6_k(const DotArgs& args) {
+    detail::run_tiled<DequantizingDot<Q6KDequant>>(args);
+}
+
+}  // namespace dsv4::quant::avx512
