@@ -1,5 +1,7 @@
 #include "engine/gguf/gguf_value.h"
 
+#include "engine/gguf/gguf_error.h"
+
 #include <bit>
 #include <charconv>
 #include <cmath>
@@ -150,7 +152,16 @@ std::optional<std::string_view> Value::as_string() const {
 }
 
 Value Value::element(uint64_t index) const {
-    if (type_ != ValueType::Array || index >= count_) return Value{};
+    if (type_ != ValueType::Array) {
+        throw GgufError(ErrorKind::InvalidArgument, "element " + std::to_string(index) + " of a " +
+                                                        value_type_name(type_) +
+                                                        " value, which is not an array");
+    }
+    if (index >= count_) {
+        throw GgufError(ErrorKind::InvalidArgument, "array index " + std::to_string(index) +
+                                                        " is out of range (the array has " +
+                                                        std::to_string(count_) + " items)");
+    }
     if (element_type_ == ValueType::String) return string((*strings_)[index]);
     if (element_type_ == ValueType::Array) return (*nested_)[index];
     const uint32_t width = scalar_size_bytes(element_type_);

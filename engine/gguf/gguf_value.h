@@ -54,7 +54,8 @@ class Value {
     bool is_array() const { return type_ == ValueType::Array; }
     ValueType element_type() const { return element_type_; }
     uint64_t size() const { return count_; }
-    // Element i (i < size()) as a value of its own; cheap for every element type.
+    // Element i as a value of its own; cheap for every element type. GgufError(InvalidArgument)
+    // when this is not an array or i >= size().
     Value element(uint64_t index) const;
 
     // A readable rendering: numbers, quoted strings with escapes, arrays as

@@ -228,7 +228,10 @@ TEST(GgufAccessors, ArraysOfAnyIntegerOrFloatWidth) {
     const Value* words = file.find("words");
     ASSERT_NE(words, nullptr);
     EXPECT_EQ(words->element(1).as_string(), "bc");
-    EXPECT_FALSE(words->element(2).as_string().has_value());  // out of range: an empty value
+    expect_error(ErrorKind::InvalidArgument, [&] { words->element(2); },
+                 {"index 2 is out of range", "2 items"});
+    expect_error(ErrorKind::InvalidArgument, [&] { file.find("u8")->element(0); },
+                 {"not an array"});
 }
 
 TEST(GgufAccessors, MetadataKeepsFileOrderAndOffsets) {
