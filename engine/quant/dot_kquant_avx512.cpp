@@ -21,7 +21,7 @@ enum class Order { Halves, Chunks };
 struct ActBlock {
     __m512i q[4];
     __m256i bsums;  // 16 int16 sums of 16 consecutive activation bytes, in element order
-    float d;
+    __m128 d;       // the activation scale in every lane
 };
 
 template <Order kOrder>
@@ -46,7 +46,7 @@ DSV4_INLINE ActBlock load_act(const uint8_t* y) {
     }
     block.bsums =
         _mm256_loadu_si256(reinterpret_cast<const __m256i*>(y + offsetof(BlockQ8K, bsums)));
-    block.d = load_f32(y);
+    block.d = _mm_set1_ps(load_f32(y));
     return block;
 }
 
@@ -55,9 +55,13 @@ struct RowBlock {
     __m512i q[4];      // unsigned quants in the format's order
     __m512i scale[4];  // int16 sub-block scale for each pair of quants of q
     __m256i sums;      // int16 factor of each activation block sum (mins, or Q6_K scales)
-    float d;
-    float dmin;
+    __m128 d_dmin;     // super-block scale and min scale in lanes 0 and 1
 };
+
+// Two adjacent f16 fields (d, dmin) as f32 lanes 0 and 1.
+inline __m128 f16_pair(const uint8_t* p) {
+    return _mm_cvtph_ps(_mm_cvtsi32_si128(static_cast<int>(load_u32(p))));
+}
 
 // Byte indices for vpermb that put the scale of element pair i into the low byte of int16
 // lane i (odd bytes are zeroed by the mask); sub_of_pair maps (vector, pair) to a sub-block.
@@ -126,8 +130,7 @@ struct Q2KFormat {
         const __m128i low4 = _mm_set1_epi8(0x0f);
         spread_scales<halves_sub16>(_mm512_zextsi128_si512(_mm_and_si128(packed, low4)), w.scale);
         w.sums = _mm256_cvtepu8_epi16(_mm_and_si128(_mm_srli_epi16(packed, 4), low4));
-        w.d = f16_at(p + offsetof(BlockQ2K, d));
-        w.dmin = f16_at(p + offsetof(BlockQ2K, dmin));
+        w.d_dmin = f16_pair(p + offsetof(BlockQ2K, d));
         return w;
     }
 };
@@ -160,8 +163,7 @@ struct Q4KFormat {
         RowBlock w;
         unpack_nibbles(p + offsetof(BlockQ4K, qs), w);
         set_scales_mins(p + offsetof(BlockQ4K, scales), w);
-        w.d = f16_at(p + offsetof(BlockQ4K, d));
-        w.dmin = f16_at(p + offsetof(BlockQ4K, dmin));
+        w.d_dmin = f16_pair(p + offsetof(BlockQ4K, d));
         return w;
     }
 };
@@ -188,8 +190,7 @@ struct Q5KFormat {
             w.q[k] = _mm512_mask_add_epi8(w.q[k], high, w.q[k], sixteen);
         }
         set_scales_mins(p + offsetof(BlockQ5K, scales), w);
-        w.d = f16_at(p + offsetof(BlockQ5K, d));
-        w.dmin = f16_at(p + offsetof(BlockQ5K, dmin));
+        w.d_dmin = f16_pair(p + offsetof(BlockQ5K, d));
         return w;
     }
 };
@@ -237,8 +238,8 @@ struct Q6KFormat {
         for (int k = 0; k < 4; ++k)
             w.scale[k] = _mm512_permutexvar_epi16(word_index(k), _mm512_zextsi256_si512(scales));
         w.sums = scales;
-        w.d = f16_at(p + offsetof(BlockQ6K, d));
-        w.dmin = 0.0f;
+        // The block ends with d: read only its two bytes.
+        w.d_dmin = _mm_cvtph_ps(_mm_cvtsi32_si128(load_u16(p + offsetof(BlockQ6K, d))));
         return w;
     }
 };
@@ -247,16 +248,23 @@ template <class Format>
 DSV4_INLINE __m512 accumulate(const RowBlock& w, const ActBlock& y, __m512 acc) {
     const __m256i weighted_sums = _mm256_madd_epi16(y.bsums, w.sums);
     // Q6_K stores q + 32: start from -32 * sum(scale * bsum).
-    __m512i isum = Format::kHasMins
-                       ? _mm512_setzero_si512()
-                       : _mm512_zextsi256_si512(_mm256_sub_epi32(
-                             _mm256_setzero_si256(), _mm256_slli_epi32(weighted_sums, 5)));
-    DSV4_UNROLL
-    for (int k = 0; k < 4; ++k)
-        isum = _mm512_dpwssd_epi32(isum, _mm512_maddubs_epi16(w.q[k], y.q[k]), w.scale[k]);
-    acc = _mm512_fmadd_ps(_mm512_set1_ps(y.d * w.d), _mm512_cvtepi32_ps(isum), acc);
+    const __m512i init = Format::kHasMins
+                             ? _mm512_setzero_si512()
+                             : _mm512_zextsi256_si512(_mm256_sub_epi32(
+                                   _mm256_setzero_si256(), _mm256_slli_epi32(weighted_sums, 5)));
+    // Two chains of integer sums (exact, so the split does not change the result).
+    __m512i isum0 = _mm512_dpwssd_epi32(init, _mm512_maddubs_epi16(w.q[0], y.q[0]), w.scale[0]);
+    __m512i isum1 = _mm512_dpwssd_epi32(_mm512_setzero_si512(),
+                                        _mm512_maddubs_epi16(w.q[2], y.q[2]), w.scale[2]);
+    isum0 = _mm512_dpwssd_epi32(isum0, _mm512_maddubs_epi16(w.q[1], y.q[1]), w.scale[1]);
+    isum1 = _mm512_dpwssd_epi32(isum1, _mm512_maddubs_epi16(w.q[3], y.q[3]), w.scale[3]);
+    const __m512i isum = _mm512_add_epi32(isum0, isum1);
+    // Lane 0: activation scale * d, lane 1: activation scale * dmin.
+    const __m512 scales = _mm512_zextps128_ps512(_mm_mul_ps(y.d, w.d_dmin));
+    acc = _mm512_fmadd_ps(_mm512_broadcastss_ps(_mm512_castps512_ps128(scales)),
+                          _mm512_cvtepi32_ps(isum), acc);
     if constexpr (Format::kHasMins) {
-        acc = _mm512_fnmadd_ps(_mm512_set1_ps(y.d * w.dmin),
+        acc = _mm512_fnmadd_ps(_mm512_permutexvar_ps(_mm512_set1_epi32(1), scales),
                                _mm512_cvtepi32_ps(_mm512_zextsi256_si512(weighted_sums)), acc);
     }
     return acc;
@@ -312,6 +320,7 @@ struct Q2KDequant {
     static constexpr int kBlockElems = kQK_K;
     static void dequantize(const uint8_t* p, float* out) {
         const RowBlock w = Q2KFormat::unpack(p);
+        const float d = _mm_cvtss_f32(w.d_dmin), dmin = _mm_cvtss_f32(_mm_movehdup_ps(w.d_dmin));
         // Vector j holds sub-blocks 2j, 2j+1 (first half) and 8+2j, 9+2j (second half).
         DSV4_UNROLL
         for (int j = 0; j < 4; ++j) {
@@ -322,8 +331,8 @@ struct Q2KDequant {
                 const int sub = (part < 2 ? 0 : 8) + 2 * j + part % 2;
                 const uint8_t packed = p[sub];
                 store_affine16(_mm_load_si128(reinterpret_cast<const __m128i*>(q + 16 * part)),
-                               w.d * static_cast<float>(packed & 15),
-                               w.dmin * static_cast<float>(packed >> 4), out + 16 * sub);
+                               d * static_cast<float>(packed & 15),
+                               dmin * static_cast<float>(packed >> 4), out + 16 * sub);
             }
         }
     }
@@ -335,6 +344,7 @@ struct Q45KDequant {
     static constexpr int kBlockElems = kQK_K;
     static void dequantize(const uint8_t* p, float* out) {
         const RowBlock w = Format::unpack(p);
+        const float d = _mm_cvtss_f32(w.d_dmin), dmin = _mm_cvtss_f32(_mm_movehdup_ps(w.d_dmin));
         const ScalesMins sm = unpack_scales_mins(p + kScalesOffset);
         // Vector k holds sub-blocks (k / 2) * 4 + k % 2 and that + 2.
         DSV4_UNROLL
@@ -344,8 +354,8 @@ struct Q45KDequant {
             DSV4_UNROLL
             for (int part = 0; part < 4; ++part) {
                 const int sub = (k / 2) * 4 + k % 2 + (part < 2 ? 0 : 2);
-                const float d_scale = w.d * static_cast<float>((sm.scales >> (8 * sub)) & 0xff);
-                const float dmin_min = w.dmin * static_cast<float>((sm.mins >> (8 * sub)) & 0xff);
+                const float d_scale = d * static_cast<float>((sm.scales >> (8 * sub)) & 0xff);
+                const float dmin_min = dmin * static_cast<float>((sm.mins >> (8 * sub)) & 0xff);
                 store_affine16(_mm_load_si128(reinterpret_cast<const __m128i*>(q + 16 * part)),
                                d_scale, dmin_min, out + 32 * sub + 16 * (part % 2));
             }
@@ -358,6 +368,7 @@ struct Q6KDequant {
     static constexpr int kBlockElems = kQK_K;
     static void dequantize(const uint8_t* p, float* out) {
         const RowBlock w = Q6KFormat::unpack(p);
+        const float d = _mm_cvtss_f32(w.d_dmin);
         const auto* scales = reinterpret_cast<const int8_t*>(p + offsetof(BlockQ6K, scales));
         const __m512i offset = _mm512_set1_epi32(32);
         DSV4_UNROLL
@@ -371,7 +382,7 @@ struct Q6KDequant {
                     _mm512_cvtepu8_epi32(
                         _mm_load_si128(reinterpret_cast<const __m128i*>(q + 16 * part))),
                     offset);
-                const __m512 d_scale = _mm512_set1_ps(w.d * static_cast<float>(scales[sub]));
+                const __m512 d_scale = _mm512_set1_ps(d * static_cast<float>(scales[sub]));
                 _mm512_store_ps(out + 16 * sub, _mm512_mul_ps(d_scale, _mm512_cvtepi32_ps(qi)));
             }
         }

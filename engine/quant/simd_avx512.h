@@ -73,9 +73,9 @@ inline float f16_at(const uint8_t* p) {
     return _cvtsh_ss(load_u16(p));
 }
 
-inline void prefetch(const uint8_t* p) {
-    _mm_prefetch(reinterpret_cast<const char*>(p), _MM_HINT_T0);
-}
+// Always inlined: an out-of-line helper whose only effect is a prefetch is judged side-effect
+// free by gcc, and its calls are then deleted.
+DSV4_INLINE void prefetch(const uint8_t* p) { __builtin_prefetch(p, 0, 3); }
 
 // Sum of the 16 lanes in a fixed order, so one accumulator always reduces to the same value.
 inline float reduce(__m512 v) {
