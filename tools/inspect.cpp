@@ -5,6 +5,9 @@
 
 #include "engine/gguf/gguf_describe.h"
 #include "engine/gguf/gguf_reader.h"
+#include "engine/model/config.h"
+#include "engine/model/describe.h"
+#include "engine/model/weights.h"
 #include "tools/cmd_inspect.h"
 
 namespace dsv4::tools {
@@ -12,8 +15,9 @@ namespace {
 
 constexpr const char* kUsage =
     "usage: dsv4 inspect [--items N] FILE.gguf\n"
-    "  Prints the GGUF header, every metadata key with its type and value, the tensor table\n"
-    "  and byte totals per tensor type.\n"
+    "  For a DSV4 model, first prints its shape, per-layer attention kind and experts, and\n"
+    "  weight bytes by class; then the GGUF header, every metadata key with its type and value,\n"
+    "  the tensor table and byte totals per tensor type.\n"
     "  --items N   array items shown per metadata value (default 8)\n";
 
 bool parse_count(const char* text, uint64_t& count) {
@@ -59,9 +63,19 @@ int cmd_inspect(int argc, char** argv) {
     }
     try {
         const gguf::GgufFile file = gguf::GgufFile::open(path);
+        int status = 0;
+        if (file.get_string("general.architecture") == "deepseek4") {
+            try {
+                const model::ModelConfig config = model::read_model_config(file);
+                model::describe_model(config, model::bind_model_weights(file, config), std::cout);
+            } catch (const model::ModelError& error) {
+                std::fprintf(stderr, "dsv4 inspect: not a usable DSV4 model: %s\n", error.what());
+                status = 1;
+            }
+        }
         gguf::describe_gguf(file, std::cout, options);
         std::cout.flush();
-        return std::cout.good() ? 0 : 1;
+        return std::cout.good() ? status : 1;
     } catch (const gguf::GgufError& error) {
         std::fprintf(stderr, "dsv4 inspect: %s\n", error.what());
         return 1;
