@@ -50,6 +50,8 @@ std::map<std::string, size_t> bytes_by_class(const ModelConfig& c, const ModelWe
                                 matrix_bytes(l.indexer_q_b) + matrix_bytes(l.indexer_proj);
         bytes["router"] +=
             matrix_bytes(l.router) + vector_bytes(l.router_bias) + vector_bytes(l.ffn_norm);
+        if (l.tid2eid != nullptr)
+            bytes["router"] += sizeof(int32_t) * size_t{c.n_expert_used} * c.n_vocab;
         bytes["routed experts"] +=
             stack_bytes(l.gate_exps) + stack_bytes(l.up_exps) + stack_bytes(l.down_exps);
         if (l.has_shared_expert)
