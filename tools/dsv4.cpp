@@ -6,6 +6,7 @@
 #include <string_view>
 
 #include "tools/cmd_inspect.h"
+#include "tools/cmd_tokenize.h"
 
 namespace {
 
@@ -17,6 +18,8 @@ struct Command {
 
 constexpr Command kCommands[] = {
     {"inspect", dsv4::tools::cmd_inspect, "print a GGUF file's metadata and tensor table"},
+    {"tokenize", dsv4::tools::cmd_tokenize, "print the token ids of a text"},
+    {"detokenize", dsv4::tools::cmd_detokenize, "print the text of token ids"},
 };
 
 void print_usage(std::FILE* out) {
