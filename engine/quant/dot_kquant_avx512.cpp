@@ -113,22 +113,56 @@ inline ScalesMins unpack_scales_mins(const uint8_t* s) {
             (u1 & low6) | (static_cast<uint64_t>(m_hi) << 32)};
 }
 
+// Q2_K's scale (4 bits) times quant (2 bits) fits a byte: a per-block 64-entry table holds
+// k * scale[s] at 4s + k, so one vpermb yields the scaled quants and a single vpdpbusd per
+// vector does the rest; that leaves the multiply port far less loaded than pmaddubsw+pdpwssd.
 struct Q2KFormat {
     static constexpr int kBlockBytes = sizeof(BlockQ2K);
     static constexpr Order kOrder = Order::Halves;
     static constexpr bool kHasMins = true;
+    static constexpr bool kScaledQuants = true;
+
+    // Byte b of vector j belongs to sub-block halves_sub16(j, b / 2); its table row, << 2.
+    static constexpr std::array<std::array<uint8_t, 64>, 4> kRowBits = [] {
+        std::array<std::array<uint8_t, 64>, 4> bits{};
+        for (int j = 0; j < 4; ++j)
+            for (int b = 0; b < 64; ++b)
+                bits[j][b] = static_cast<uint8_t>(halves_sub16(j, b / 2) << 2);
+        return bits;
+    }();
+    // Spreads scale byte s over table bytes 4s..4s+3.
+    static constexpr std::array<uint8_t, 64> kSpread = [] {
+        std::array<uint8_t, 64> index{};
+        for (int b = 0; b < 64; ++b) index[b] = static_cast<uint8_t>(b / 4);
+        return index;
+    }();
+
+    // The 2-bit quants of q_shifted (bits 0-1 of each byte) times their sub-block scale.
+    DSV4_INLINE static __m512i scaled(__m512i q_shifted, int j, __m512i table) {
+        constexpr int kLowBitsOr = 0xec;  // (a & c) | b
+        const __m512i row = _mm512_loadu_si512(kRowBits[j].data());
+        const __m512i index =
+            _mm512_ternarylogic_epi32(q_shifted, row, _mm512_set1_epi8(3), kLowBitsOr);
+        return _mm512_permutexvar_epi8(index, table);
+    }
 
     DSV4_INLINE static RowBlock unpack(const uint8_t* p) {
         RowBlock w;
-        const __m512i qs = _mm512_loadu_si512(p + offsetof(BlockQ2K, qs));
-        const __m512i three = _mm512_set1_epi8(3);
-        w.q[0] = _mm512_and_si512(qs, three);
-        w.q[1] = _mm512_and_si512(_mm512_srli_epi16(qs, 2), three);
-        w.q[2] = _mm512_and_si512(_mm512_srli_epi16(qs, 4), three);
-        w.q[3] = _mm512_and_si512(_mm512_srli_epi16(qs, 6), three);
         const __m128i packed = _mm_loadu_si128(reinterpret_cast<const __m128i*>(p));
         const __m128i low4 = _mm_set1_epi8(0x0f);
-        spread_scales<halves_sub16>(_mm512_zextsi128_si512(_mm_and_si128(packed, low4)), w.scale);
+        const __m128i scales = _mm_and_si128(packed, low4);
+        const __m512i spread = _mm512_loadu_si512(kSpread.data());
+        // k = 1, 3 take the scale, k = 2, 3 twice the scale.
+        const __m512i odd = _mm512_maskz_permutexvar_epi8(0xaaaaaaaaaaaaaaaaull, spread,
+                                                          _mm512_zextsi128_si512(scales));
+        const __m512i twice = _mm512_maskz_permutexvar_epi8(
+            0xccccccccccccccccull, spread, _mm512_zextsi128_si512(_mm_add_epi8(scales, scales)));
+        const __m512i table = _mm512_add_epi8(odd, twice);
+        const __m512i qs = _mm512_loadu_si512(p + offsetof(BlockQ2K, qs));
+        w.q[0] = scaled(qs, 0, table);
+        w.q[1] = scaled(_mm512_srli_epi16(qs, 2), 1, table);
+        w.q[2] = scaled(_mm512_srli_epi16(qs, 4), 2, table);
+        w.q[3] = scaled(_mm512_srli_epi16(qs, 6), 3, table);
         w.sums = _mm256_cvtepu8_epi16(_mm_and_si128(_mm_srli_epi16(packed, 4), low4));
         w.d_dmin = f16_pair(p + offsetof(BlockQ2K, d));
         return w;
@@ -155,6 +189,7 @@ DSV4_INLINE void unpack_nibbles(const uint8_t* qs, RowBlock& w) {
 }
 
 struct Q4KFormat {
+    static constexpr bool kScaledQuants = false;
     static constexpr int kBlockBytes = sizeof(BlockQ4K);
     static constexpr Order kOrder = Order::Chunks;
     static constexpr bool kHasMins = true;
@@ -169,6 +204,7 @@ struct Q4KFormat {
 };
 
 struct Q5KFormat {
+    static constexpr bool kScaledQuants = false;
     static constexpr int kBlockBytes = sizeof(BlockQ5K);
     static constexpr Order kOrder = Order::Chunks;
     static constexpr bool kHasMins = true;
@@ -196,6 +232,7 @@ struct Q5KFormat {
 };
 
 struct Q6KFormat {
+    static constexpr bool kScaledQuants = false;
     static constexpr int kBlockBytes = sizeof(BlockQ6K);
     static constexpr Order kOrder = Order::Halves;
     static constexpr bool kHasMins = false;
@@ -253,11 +290,19 @@ DSV4_INLINE __m512 accumulate(const RowBlock& w, const ActBlock& y, __m512 acc) 
                              : _mm512_zextsi256_si512(_mm256_sub_epi32(
                                    _mm256_setzero_si256(), _mm256_slli_epi32(weighted_sums, 5)));
     // Two chains of integer sums (exact, so the split does not change the result).
-    __m512i isum0 = _mm512_dpwssd_epi32(init, _mm512_maddubs_epi16(w.q[0], y.q[0]), w.scale[0]);
-    __m512i isum1 = _mm512_dpwssd_epi32(_mm512_setzero_si512(),
-                                        _mm512_maddubs_epi16(w.q[2], y.q[2]), w.scale[2]);
-    isum0 = _mm512_dpwssd_epi32(isum0, _mm512_maddubs_epi16(w.q[1], y.q[1]), w.scale[1]);
-    isum1 = _mm512_dpwssd_epi32(isum1, _mm512_maddubs_epi16(w.q[3], y.q[3]), w.scale[3]);
+    __m512i isum0, isum1;
+    if constexpr (Format::kScaledQuants) {
+        isum0 = _mm512_dpbusd_epi32(init, w.q[0], y.q[0]);
+        isum1 = _mm512_dpbusd_epi32(_mm512_setzero_si512(), w.q[2], y.q[2]);
+        isum0 = _mm512_dpbusd_epi32(isum0, w.q[1], y.q[1]);
+        isum1 = _mm512_dpbusd_epi32(isum1, w.q[3], y.q[3]);
+    } else {
+        isum0 = _mm512_dpwssd_epi32(init, _mm512_maddubs_epi16(w.q[0], y.q[0]), w.scale[0]);
+        isum1 = _mm512_dpwssd_epi32(_mm512_setzero_si512(), _mm512_maddubs_epi16(w.q[2], y.q[2]),
+                                    w.scale[2]);
+        isum0 = _mm512_dpwssd_epi32(isum0, _mm512_maddubs_epi16(w.q[1], y.q[1]), w.scale[1]);
+        isum1 = _mm512_dpwssd_epi32(isum1, _mm512_maddubs_epi16(w.q[3], y.q[3]), w.scale[3]);
+    }
     const __m512i isum = _mm512_add_epi32(isum0, isum1);
     // Lane 0: activation scale * d, lane 1: activation scale * dmin.
     const __m512 scales = _mm512_zextps128_ps512(_mm_mul_ps(y.d, w.d_dmin));
@@ -272,7 +317,7 @@ DSV4_INLINE __m512 accumulate(const RowBlock& w, const ActBlock& y, __m512 acc) 
 
 template <class Format>
 struct KQuantDot {
-    static constexpr int kDecodeRows = 4;
+    static constexpr int kDecodeRows = 8;
     static constexpr int kBatchRows = 4;
     static constexpr int kBatchActs = 4;
 
@@ -319,13 +364,15 @@ struct Q2KDequant {
     static constexpr int kBlockBytes = sizeof(BlockQ2K);
     static constexpr int kBlockElems = kQK_K;
     static void dequantize(const uint8_t* p, float* out) {
-        const RowBlock w = Q2KFormat::unpack(p);
-        const float d = _mm_cvtss_f32(w.d_dmin), dmin = _mm_cvtss_f32(_mm_movehdup_ps(w.d_dmin));
+        const __m128 d_dmin = f16_pair(p + offsetof(BlockQ2K, d));
+        const float d = _mm_cvtss_f32(d_dmin), dmin = _mm_cvtss_f32(_mm_movehdup_ps(d_dmin));
+        const __m512i qs = _mm512_loadu_si512(p + offsetof(BlockQ2K, qs));
         // Vector j holds sub-blocks 2j, 2j+1 (first half) and 8+2j, 9+2j (second half).
         DSV4_UNROLL
         for (int j = 0; j < 4; ++j) {
             alignas(64) uint8_t q[64];
-            _mm512_store_si512(q, w.q[j]);
+            _mm512_store_si512(q, _mm512_and_si512(_mm512_srl_epi16(qs, _mm_cvtsi32_si128(2 * j)),
+                                                   _mm512_set1_epi8(3)));
             DSV4_UNROLL
             for (int part = 0; part < 4; ++part) {
                 const int sub = (part < 2 ? 0 : 8) + 2 * j + part % 2;

@@ -149,7 +149,7 @@ struct Mxfp4Format {
 
 template <class Format>
 struct QuantizedDot {
-    static constexpr int kDecodeRows = 4;
+    static constexpr int kDecodeRows = 8;
     static constexpr int kBatchRows = 4;
     static constexpr int kBatchActs = 4;
 
