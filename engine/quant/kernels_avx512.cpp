@@ -5,6 +5,12 @@ namespace dsv4::quant::detail {
 
 TypeKernels avx512_kernels(Type t) {
     switch (t) {
+        case Type::F32:
+            return {avx512::dot_f32, avx512::dot_f32};
+        case Type::F16:
+            return {avx512::dot_f16, avx512::dot_f16};
+        case Type::BF16:
+            return {avx512::dot_bf16, avx512::dot_bf16};
         case Type::Q8_0:
             return {avx512::dot_q_q8_0, avx512::dot_f32_q8_0};
         case Type::Q4_0:
@@ -19,6 +25,8 @@ TypeKernels avx512_kernels(Type t) {
             return {avx512::dot_q_q5_k, avx512::dot_f32_q5_k};
         case Type::Q6_K:
             return {avx512::dot_q_q6_k, avx512::dot_f32_q6_k};
+        case Type::IQ2_XXS:
+            return {avx512::dot_q_iq2_xxs, avx512::dot_f32_iq2_xxs};
         default:
             return {};
     }

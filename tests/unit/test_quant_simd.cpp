@@ -201,6 +201,19 @@ std::string describe(const Problem& p, IsaLevel level) {
 
 class QuantSimd : public ::testing::TestWithParam<Type> {};
 
+// Guards the dispatch tables: a level that silently falls back to a lower one would make every
+// comparison below vacuous.
+TEST_P(QuantSimd, EverySupportedLevelHasItsOwnKernels) {
+    const Type t = GetParam();
+    for (IsaLevel level : simd_levels()) {
+        if (level != IsaLevel::Avx512) continue;  // AVX2 kernels are checked once they exist
+        const TypeKernels& lower = kernels(t, static_cast<IsaLevel>(static_cast<int>(level) - 1));
+        const TypeKernels& own = kernels(t, level);
+        EXPECT_NE(own.dot_q, lower.dot_q) << type_name(t) << " " << isa_name(level);
+        EXPECT_NE(own.dot_f32, lower.dot_f32) << type_name(t) << " " << isa_name(level);
+    }
+}
+
 TEST_P(QuantSimd, AgreesWithScalarWithinContractTolerance) {
     for (Kind kind : {Kind::Quantized, Kind::Float}) {
         const Problem p = make_problem(GetParam(), kind, 33, 5, 1234);
