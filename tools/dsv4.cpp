@@ -6,6 +6,7 @@
 #include <string_view>
 
 #include "tools/cmd_inspect.h"
+#include "tools/cmd_render.h"
 #include "tools/cmd_tokenize.h"
 
 namespace {
@@ -18,6 +19,7 @@ struct Command {
 
 constexpr Command kCommands[] = {
     {"inspect", dsv4::tools::cmd_inspect, "print a GGUF file's metadata and tensor table"},
+    {"render", dsv4::tools::cmd_render, "print the prompt text an API request renders to"},
     {"tokenize", dsv4::tools::cmd_tokenize, "print the token ids of a text"},
     {"detokenize", dsv4::tools::cmd_detokenize, "print the text of token ids"},
 };
