@@ -119,7 +119,7 @@ Document parse(std::string_view text, const ParseOptions& options = {});
 // name, other bytes below 0x20 as \u00XX (lowercase hex), every other byte (UTF-8 included)
 // unchanged. These are the escaping rules of the ds4 reference wherever it writes JSON.
 void append_quoted(std::string& out, std::string_view text);
-std::string quoted(std::string_view text);
+std::string quote(std::string_view text);
 
 // Compact serialization: no insignificant whitespace, member order and duplicate keys kept,
 // strings and keys re-escaped with append_quoted, numbers written as their source text.

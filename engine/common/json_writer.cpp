@@ -40,7 +40,7 @@ void append_quoted(std::string& out, std::string_view text) {
     out.push_back('"');
 }
 
-std::string quoted(std::string_view text) {
+std::string quote(std::string_view text) {
     std::string out;
     out.reserve(text.size() + 2);
     append_quoted(out, text);
