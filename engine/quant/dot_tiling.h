@@ -7,6 +7,11 @@
 
 #include "engine/quant/kernels.h"
 
+// Tile loops run over compile-time row and activation counts; they must be unrolled so that
+// the per-(row, activation) accumulators live in registers.
+#define DSV4_UNROLL _Pragma("GCC unroll 16")
+#define DSV4_INLINE [[gnu::always_inline]] inline
+
 namespace dsv4::quant::detail {
 
 // A tile kernel K provides

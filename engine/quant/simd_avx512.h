@@ -15,12 +15,8 @@
 #include <cstdint>
 #include <cstring>
 
+#include "engine/quant/dot_tiling.h"
 #include "engine/quant/kernels.h"
-
-// Tile loops run over compile-time row and activation counts; they must be unrolled so that
-// the per-(row, activation) accumulators live in registers.
-#define DSV4_UNROLL _Pragma("GCC unroll 16")
-#define DSV4_INLINE [[gnu::always_inline]] inline
 
 namespace dsv4::quant::avx512 {
 
@@ -75,7 +71,9 @@ inline float f16_at(const uint8_t* p) {
 
 // Always inlined: an out-of-line helper whose only effect is a prefetch is judged side-effect
 // free by gcc, and its calls are then deleted.
-DSV4_INLINE void prefetch(const uint8_t* p) { __builtin_prefetch(p, 0, 3); }
+DSV4_INLINE void prefetch(const uint8_t* p) {
+    __builtin_prefetch(p, 0, 3);
+}
 
 // Sum of the 16 lanes in a fixed order, so one accumulator always reduces to the same value.
 inline float reduce(__m512 v) {

@@ -1,0 +1,135 @@
+// Internal to the *_avx2.cpp kernel files: their entry points and the small vector helpers they
+// share. Include it from AVX2 translation units only; everything lives in namespace avx2 so no
+// function compiled with AVX2 can stand in for a baseline one at link time.
+#pragma once
+
+#include <immintrin.h>
+
+#include <cstdint>
+#include <cstring>
+
+#include "engine/quant/dot_tiling.h"
+#include "engine/quant/kernels.h"
+
+namespace dsv4::quant::avx2 {
+
+// Entry points, one per weight type and activation kind (kernels_avx2.cpp builds the table).
+void dot_q_q8_0(const DotArgs& args);
+void dot_q_q4_0(const DotArgs& args);
+void dot_q_mxfp4(const DotArgs& args);
+void dot_f32_q8_0(const DotArgs& args);
+void dot_f32_q4_0(const DotArgs& args);
+void dot_f32_mxfp4(const DotArgs& args);
+
+void dot_q_q2_k(const DotArgs& args);
+void dot_q_q4_k(const DotArgs& args);
+void dot_q_q5_k(const DotArgs& args);
+void dot_q_q6_k(const DotArgs& args);
+void dot_f32_q2_k(const DotArgs& args);
+void dot_f32_q4_k(const DotArgs& args);
+void dot_f32_q5_k(const DotArgs& args);
+void dot_f32_q6_k(const DotArgs& args);
+
+void dot_q_iq2_xxs(const DotArgs& args);
+void dot_f32_iq2_xxs(const DotArgs& args);
+
+void dot_f16(const DotArgs& args);
+void dot_bf16(const DotArgs& args);
+void dot_f32(const DotArgs& args);
+
+// How far ahead of the current block the decode loops prefetch weight bytes.
+inline constexpr int kPrefetchBytes = 768;
+
+inline uint16_t load_u16(const uint8_t* p) {
+    uint16_t v;
+    std::memcpy(&v, p, sizeof v);
+    return v;
+}
+
+inline uint32_t load_u32(const uint8_t* p) {
+    uint32_t v;
+    std::memcpy(&v, p, sizeof v);
+    return v;
+}
+
+inline float load_f32(const uint8_t* p) {
+    float v;
+    std::memcpy(&v, p, sizeof v);
+    return v;
+}
+
+inline float f16_at(const uint8_t* p) {
+    return _cvtsh_ss(load_u16(p));
+}
+
+// Always inlined: an out-of-line helper whose only effect is a prefetch is judged side-effect
+// free by gcc, and its calls are then deleted.
+DSV4_INLINE void prefetch(const uint8_t* p) {
+    __builtin_prefetch(p, 0, 3);
+}
+
+template <int kBlockBytes>
+DSV4_INLINE void prefetch_block_ahead(const uint8_t* block) {
+    for (int line = 0; line < kBlockBytes; line += 64) prefetch(block + kPrefetchBytes + line);
+}
+
+// Sum of the 8 lanes in a fixed order, so one accumulator always reduces to the same value.
+inline float reduce(__m256 v) {
+    const __m128 quad = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+    const __m128 pair = _mm_add_ps(quad, _mm_movehl_ps(quad, quad));
+    return _mm_cvtss_f32(_mm_add_ss(pair, _mm_movehdup_ps(pair)));
+}
+
+// Sum of int16 pairs into int32 lanes.
+inline __m256i pair_sums(__m256i words) {
+    return _mm256_madd_epi16(words, _mm256_set1_epi16(1));
+}
+
+// The f32-activation kernel of a block format with kBlockElems (a multiple of 8) elements: each
+// weight block is dequantized once (exactly) into f32 and used for every activation row.
+// Format provides kBlockBytes, kBlockElems and dequantize(const uint8_t* block, float* out).
+template <class Format>
+struct DequantizingDot {
+    static constexpr int kDecodeRows = 4;
+    static constexpr int kBatchRows = 4;
+    static constexpr int kBatchActs = 2;
+    static constexpr int kChunks = Format::kBlockElems / 8;
+
+    template <int NR, int NA>
+    static void tile(const uint8_t* const* w, const uint8_t* const* act, int64_t n, float* out) {
+        alignas(32) float weights[NR][Format::kBlockElems];
+        __m256 acc[NR][NA];
+        DSV4_UNROLL
+        for (int r = 0; r < NR; ++r) {
+            DSV4_UNROLL
+            for (int a = 0; a < NA; ++a) acc[r][a] = _mm256_setzero_ps();
+        }
+        for (int64_t b = 0; b < n / Format::kBlockElems; ++b) {
+            DSV4_UNROLL
+            for (int r = 0; r < NR; ++r) {
+                const uint8_t* p = w[r] + Format::kBlockBytes * b;
+                prefetch_block_ahead<Format::kBlockBytes>(p);
+                Format::dequantize(p, weights[r]);
+            }
+            for (int c = 0; c < kChunks; ++c) {
+                DSV4_UNROLL
+                for (int a = 0; a < NA; ++a) {
+                    const float* x =
+                        reinterpret_cast<const float*>(act[a]) + Format::kBlockElems * b + 8 * c;
+                    const __m256 xv = _mm256_loadu_ps(x);
+                    DSV4_UNROLL
+                    for (int r = 0; r < NR; ++r)
+                        acc[r][a] =
+                            _mm256_fmadd_ps(_mm256_load_ps(weights[r] + 8 * c), xv, acc[r][a]);
+                }
+            }
+        }
+        DSV4_UNROLL
+        for (int r = 0; r < NR; ++r) {
+            DSV4_UNROLL
+            for (int a = 0; a < NA; ++a) out[r * NA + a] = reduce(acc[r][a]);
+        }
+    }
+};
+
+}  // namespace dsv4::quant::avx2
