@@ -1,0 +1,292 @@
+// Attention-side ops of the CPU backend: RoPE, KV storage rounding, the KV compressors, the
+// lightning indexer, attention with sinks over raw and compressed rows, and the raw ring.
+#include <algorithm>
+#include <cmath>
+#include <cstring>
+#include <numeric>
+
+#include "engine/backend/cpu/cpu_backend.h"
+#include "engine/backend/cpu/cpu_numerics.h"
+#include "engine/quant/kernels.h"
+
+namespace dsv4::backend::cpu {
+namespace {
+
+// Scores at or below this mean "no token has written this slot yet".
+constexpr float kEmptyScore = -1e30f;
+constexpr float kEmptyThreshold = -5e29f;
+// Below this much work per token the indexer scores rows on the calling thread.
+constexpr int64_t kIndexerParallelMinFlops = 1 << 16;
+
+void require(bool ok, const std::string& message) {
+    if (!ok) throw BackendError(message);
+}
+
+float dot(const float* a, const float* b, int64_t n) {
+    float acc = 0.0f;
+    for (int64_t i = 0; i < n; ++i) acc += a[i] * b[i];
+    return acc;
+}
+
+// Softmax-pools one output dim over the window slots. With overlapping windows (coff 2) the
+// previous window's slots contribute their first-half projection and the current window's
+// slots their second half, interleaved slot by slot.
+float pool_dim(const CpuBuffer& kv, const CpuBuffer& score, uint32_t ratio, int64_t coff,
+               int64_t head_dim, int64_t j) {
+    float max = kEmptyScore;
+    for (uint32_t r = 0; r < ratio; ++r) {
+        if (coff == 2) {
+            max = std::max(max, score.row(r)[j]);
+            max = std::max(max, score.row(ratio + r)[head_dim + j]);
+        } else {
+            max = std::max(max, score.row(r)[j]);
+        }
+    }
+    if (max <= kEmptyThreshold) max = 0.0f;
+    float weight_sum = 0.0f;
+    float acc = 0.0f;
+    for (uint32_t r = 0; r < ratio; ++r) {
+        if (coff == 2) {
+            const float w_prev = std::exp(score.row(r)[j] - max);
+            weight_sum += w_prev;
+            acc += w_prev * kv.row(r)[j];
+            const float w_cur = std::exp(score.row(ratio + r)[head_dim + j] - max);
+            weight_sum += w_cur;
+            acc += w_cur * kv.row(ratio + r)[head_dim + j];
+        } else {
+            const float w = std::exp(score.row(r)[j] - max);
+            weight_sum += w;
+            acc += w * kv.row(r)[j];
+        }
+    }
+    return acc / weight_sum;
+}
+
+// Finishes an emitted row: norm, RoPE at the window's first position, storage rounding.
+void finish_compressed_row(const CompressorStep& step, int64_t window_pos, float* row) {
+    const float s = rms_scale(row, step.head_dim, step.rms_eps);
+    for (uint32_t j = 0; j < step.head_dim; ++j) row[j] = row[j] * s * step.weights->norm.data[j];
+    rope_rotate(row + (step.head_dim - step.rope.n_rot), window_pos, step.rope, false);
+    if (step.rounding == RowRounding::Fp8Nope) {
+        fp8_round_trip(row, step.head_dim - step.rope.n_rot);
+    } else {
+        hadamard_transform(row, step.head_dim);
+        fp4_round_trip(row, step.head_dim);
+    }
+    round_to_f16(row, step.head_dim);
+}
+
+// The row ids token `pos` may attend among the compressed rows, in index order.
+void visible_rows(const int32_t* selection, uint32_t top_k, int64_t n_visible,
+                  std::vector<int32_t>& ids) {
+    ids.clear();
+    if (selection == nullptr) {
+        ids.resize(static_cast<size_t>(n_visible));
+        std::iota(ids.begin(), ids.end(), 0);
+        return;
+    }
+    for (uint32_t i = 0; i < top_k && selection[i] >= 0; ++i) ids.push_back(selection[i]);
+}
+
+}  // namespace
+
+void CpuBackend::rope_tail(Buffer& x, int64_t n_tokens, uint32_t head_dim, int64_t pos0,
+                           const RopeParams& rope, bool inverse) {
+    require(head_dim >= rope.n_rot && x.cols() % head_dim == 0,
+            "rope_tail: row width is not a whole number of heads");
+    CpuBuffer& b = cpu_buffer(x);
+    const int64_t n_heads = x.cols() / head_dim;
+    for (int64_t t = 0; t < n_tokens; ++t)
+        for (int64_t h = 0; h < n_heads; ++h)
+            rope_rotate(b.row(t) + h * head_dim + (head_dim - rope.n_rot), pos0 + t, rope, inverse);
+}
+
+void CpuBackend::round_kv_rows(Buffer& x, int64_t n_tokens, uint32_t nope_dim) {
+    require(nope_dim <= x.cols(), "round_kv_rows: nope dims exceed the row");
+    CpuBuffer& b = cpu_buffer(x);
+    for (int64_t t = 0; t < n_tokens; ++t) {
+        fp8_round_trip(b.row(t), nope_dim);
+        round_to_f16(b.row(t), x.cols());
+    }
+}
+
+void CpuBackend::hadamard_fp4(Buffer& x, int64_t n_tokens, uint32_t head_dim) {
+    require(head_dim > 0 && (head_dim & (head_dim - 1)) == 0 && x.cols() % head_dim == 0,
+            "hadamard_fp4: heads must be a power of two wide and tile the row");
+    CpuBuffer& b = cpu_buffer(x);
+    const int64_t n_heads = x.cols() / head_dim;
+    for (int64_t t = 0; t < n_tokens; ++t) {
+        for (int64_t h = 0; h < n_heads; ++h) {
+            float* head = b.row(t) + h * head_dim;
+            hadamard_transform(head, head_dim);
+            fp4_round_trip(head, head_dim);
+        }
+    }
+}
+
+void CpuBackend::compressor_step(const CompressorStep& step) {
+    CpuBuffer& state_kv = cpu_buffer(*step.state_kv);
+    CpuBuffer& state_score = cpu_buffer(*step.state_score);
+    CpuBuffer& rows = cpu_buffer(*step.rows);
+    const CpuBuffer& kv_proj = cpu_buffer(*step.kv_proj);
+    const CpuBuffer& score_proj = cpu_buffer(*step.score_proj);
+    const int64_t head_dim = step.head_dim;
+    const int64_t coff = state_kv.cols() / head_dim;
+    const int64_t width = coff * head_dim;
+    require(coff >= 1 && state_kv.cols() == width && state_kv.rows() == coff * step.ratio &&
+                state_score.rows() == state_kv.rows() && state_score.cols() == width,
+            "compressor_step: window state does not match ratio and head dim");
+    require(kv_proj.cols() == width && score_proj.cols() == width && rows.cols() == head_dim,
+            "compressor_step: projection or row widths do not match");
+    require(step.weights->ape.n_in == width && step.weights->ape.n_out == step.ratio,
+            "compressor_step: ape does not match the window");
+    std::vector<float> ape(static_cast<size_t>(width));
+    for (int64_t t = 0; t < step.n_tokens; ++t) {
+        const int64_t pos = step.pos0 + t;
+        const auto slot_in_window = static_cast<uint32_t>(pos % step.ratio);
+        const int64_t slot = (coff == 2 ? step.ratio : 0) + slot_in_window;
+        quant::dequantize_row(step.weights->ape.type,
+                              step.weights->ape.data + slot_in_window * step.weights->ape.row_bytes,
+                              ape.data(), width);
+        std::memcpy(state_kv.row(slot), kv_proj.row(t), sizeof(float) * static_cast<size_t>(width));
+        for (int64_t j = 0; j < width; ++j)
+            state_score.row(slot)[j] = score_proj.row(t)[j] + ape[j];
+        if ((pos + 1) % step.ratio != 0) continue;
+
+        require(*step.n_rows < rows.rows(),
+                "the compressed KV cache is full (" + std::to_string(rows.rows()) +
+                    " rows): the context size is too small for this sequence");
+        float* row = rows.row(*step.n_rows);
+        for (int64_t j = 0; j < head_dim; ++j)
+            row[j] = pool_dim(state_kv, state_score, step.ratio, coff, head_dim, j);
+        finish_compressed_row(step, pos + 1 - step.ratio, row);
+        ++*step.n_rows;
+        if (coff == 2) {
+            // The current window becomes the previous one of the next emission.
+            for (uint32_t r = 0; r < step.ratio; ++r) {
+                std::memcpy(state_kv.row(r), state_kv.row(step.ratio + r),
+                            sizeof(float) * static_cast<size_t>(width));
+                std::memcpy(state_score.row(r), state_score.row(step.ratio + r),
+                            sizeof(float) * static_cast<size_t>(width));
+            }
+        }
+    }
+}
+
+void CpuBackend::indexer_select(const IndexerStep& step) {
+    const CpuBuffer& q = cpu_buffer(*step.q);
+    const CpuBuffer& head_weights = cpu_buffer(*step.head_weights);
+    const CpuBuffer& rows = cpu_buffer(*step.rows);
+    CpuBuffer& selection = cpu_buffer(*step.selection, DType::I32);
+    require(q.cols() == int64_t{step.n_head} * step.head_dim && rows.cols() == step.head_dim &&
+                head_weights.cols() == step.n_head && selection.cols() == step.top_k,
+            "indexer_select: buffer widths do not match");
+    std::vector<float> scores;
+    std::vector<int32_t> order;
+    std::vector<float> w(step.n_head);
+    for (int64_t t = 0; t < step.n_tokens; ++t) {
+        int32_t* out = selection.i32() + t * step.top_k;
+        const int64_t n_visible = (step.pos0 + t + 1) / step.ratio;
+        require(n_visible <= rows.rows(), "indexer_select: fewer rows than visible positions");
+        if (n_visible <= step.top_k) {
+            for (uint32_t i = 0; i < step.top_k; ++i) out[i] = i < n_visible ? int32_t(i) : -1;
+            continue;
+        }
+        for (uint32_t h = 0; h < step.n_head; ++h)
+            w[h] = head_weights.row(t)[h] * step.weight_scale;
+        scores.resize(static_cast<size_t>(n_visible));
+        const float* qt = q.row(t);
+        auto score_rows = [&](int64_t begin, int64_t end) {
+            for (int64_t c = begin; c < end; ++c) {
+                const float* key = rows.row(c);
+                float acc = 0.0f;
+                for (uint32_t h = 0; h < step.n_head; ++h)
+                    acc += std::max(0.0f, dot(key, qt + h * step.head_dim, step.head_dim)) * w[h];
+                scores[static_cast<size_t>(c)] = acc;
+            }
+        };
+        if (n_visible * step.n_head * step.head_dim >= kIndexerParallelMinFlops) {
+            pool_.parallel_for(n_visible, 64, score_rows);
+        } else {
+            score_rows(0, n_visible);
+        }
+        order.resize(static_cast<size_t>(n_visible));
+        std::iota(order.begin(), order.end(), 0);
+        // Best score first; equal scores keep the lower row id first.
+        std::nth_element(order.begin(), order.begin() + step.top_k, order.end(),
+                         [&](int32_t a, int32_t b) {
+                             const float sa = scores[static_cast<size_t>(a)];
+                             const float sb = scores[static_cast<size_t>(b)];
+                             return sa > sb || (sa == sb && a < b);
+                         });
+        std::sort(order.begin(), order.begin() + step.top_k);
+        std::copy_n(order.begin(), step.top_k, out);
+    }
+}
+
+void CpuBackend::attention(const AttentionStep& step) {
+    const CpuBuffer& q = cpu_buffer(*step.q);
+    const CpuBuffer& kv = cpu_buffer(*step.kv);
+    const CpuBuffer& ring = cpu_buffer(*step.ring);
+    CpuBuffer& out = cpu_buffer(*step.out);
+    const int64_t head_dim = step.head_dim;
+    require(q.cols() == int64_t{step.n_head} * head_dim && out.cols() == q.cols() &&
+                kv.cols() == head_dim && ring.cols() == head_dim && ring.rows() == step.window,
+            "attention: buffer shapes do not match");
+    const CpuBuffer* comp = step.comp_rows != nullptr ? &cpu_buffer(*step.comp_rows) : nullptr;
+    const CpuBuffer* selection =
+        step.selection != nullptr ? &cpu_buffer(*step.selection, DType::I32) : nullptr;
+    const uint32_t top_k = selection != nullptr ? static_cast<uint32_t>(selection->cols()) : 0;
+    const float score_scale = 1.0f / std::sqrt(static_cast<float>(head_dim));
+
+    auto run = [&](int64_t begin, int64_t end) {
+        std::vector<const float*> keys;
+        std::vector<float> scores;
+        std::vector<int32_t> comp_ids;
+        for (int64_t item = begin; item < end; ++item) {
+            const int64_t t = item / step.n_head;
+            const int64_t h = item % step.n_head;
+            const int64_t pos = step.pos0 + t;
+            keys.clear();
+            for (int64_t p = std::max<int64_t>(0, pos - step.window + 1); p <= pos; ++p)
+                keys.push_back(p < step.pos0 ? ring.row(p % step.window) : kv.row(p - step.pos0));
+            if (comp != nullptr) {
+                const int64_t n_visible = (pos + 1) / step.ratio;
+                visible_rows(selection ? selection->i32() + t * top_k : nullptr, top_k, n_visible,
+                             comp_ids);
+                for (int32_t id : comp_ids) keys.push_back(comp->row(id));
+            }
+            const float* qh = q.row(t) + h * head_dim;
+            const float sink = step.sinks[h];
+            float max = sink;
+            scores.resize(keys.size());
+            for (size_t r = 0; r < keys.size(); ++r) {
+                scores[r] = dot(qh, keys[r], head_dim) * score_scale;
+                max = std::max(max, scores[r]);
+            }
+            float* oh = out.row(t) + h * head_dim;
+            std::fill_n(oh, head_dim, 0.0f);
+            float denominator = std::exp(sink - max);
+            for (size_t r = 0; r < keys.size(); ++r) {
+                const float e = std::exp(scores[r] - max);
+                denominator += e;
+                for (int64_t i = 0; i < head_dim; ++i) oh[i] += e * keys[r][i];
+            }
+            const float inverse = 1.0f / denominator;
+            for (int64_t i = 0; i < head_dim; ++i) oh[i] *= inverse;
+        }
+    };
+    pool_.parallel_for(step.n_tokens * step.n_head, 1, run);
+}
+
+void CpuBackend::ring_store(const Buffer& kv, int64_t n_tokens, int64_t pos0, uint32_t window,
+                            Buffer& ring) {
+    require(ring.rows() == window && ring.cols() == kv.cols(), "ring_store: ring shape mismatch");
+    const CpuBuffer& src = cpu_buffer(kv);
+    CpuBuffer& dst = cpu_buffer(ring);
+    for (int64_t p = std::max(pos0, pos0 + n_tokens - window); p < pos0 + n_tokens; ++p)
+        std::memcpy(dst.row(p % window), src.row(p - pos0),
+                    sizeof(float) * static_cast<size_t>(kv.cols()));
+}
+
+}  // namespace dsv4::backend::cpu
