@@ -17,6 +17,9 @@ class PieceCache {
   public:
     // Longer pieces are rare to repeat and are merged every time.
     static constexpr size_t kLongestCachedPieceBytes = 64;
+    // Past this many pieces (text where few words repeat) the memo stops growing, which bounds
+    // its memory at a few tens of MB and keeps the lookups of the early, frequent words fast.
+    static constexpr size_t kMaxCachedPieces = size_t{1} << 18;
 
     // The cached tokens of piece, or an empty span with found == false.
     struct Lookup {
@@ -27,40 +30,43 @@ class PieceCache {
     Lookup find(std::string_view piece) const {
         if (slots_.empty()) return {false, {}};
         const size_t mask = slots_.size() - 1;
-        for (size_t i = hash(piece) & mask;; i = (i + 1) & mask) {
+        const uint64_t piece_hash = hash(piece);
+        for (size_t i = piece_hash & mask;; i = (i + 1) & mask) {
             const Slot& slot = slots_[i];
             if (slot.piece.data() == nullptr) return {false, {}};
-            if (slot.piece == piece) {
+            if (slot.hash == piece_hash && slot.piece == piece) {
                 return {true, std::span<const TokenId>(tokens_).subspan(slot.first, slot.count)};
             }
         }
     }
 
     void insert(std::string_view piece, std::span<const TokenId> tokens) {
+        if (used_ >= kMaxCachedPieces) return;
         if ((used_ + 1) * 2 > slots_.size()) grow();
         const uint32_t first = static_cast<uint32_t>(tokens_.size());
         tokens_.insert(tokens_.end(), tokens.begin(), tokens.end());
-        place(Slot{piece, first, static_cast<uint32_t>(tokens.size())});
+        place(Slot{piece, hash(piece), first, static_cast<uint32_t>(tokens.size())});
         ++used_;
     }
 
   private:
     struct Slot {
         std::string_view piece;  // data() == nullptr marks an empty slot
+        uint64_t hash = 0;
         uint32_t first = 0;
         uint32_t count = 0;
     };
 
     // FNV-1a: pieces are short, so a simple byte loop is as fast as anything fancier.
-    static size_t hash(std::string_view piece) {
+    static uint64_t hash(std::string_view piece) {
         uint64_t h = 0xCBF29CE484222325ull;
         for (const char c : piece) h = (h ^ static_cast<uint8_t>(c)) * 0x100000001B3ull;
-        return static_cast<size_t>(h ^ (h >> 29));
+        return h ^ (h >> 29);
     }
 
     void place(const Slot& slot) {
         const size_t mask = slots_.size() - 1;
-        size_t i = hash(slot.piece) & mask;
+        size_t i = slot.hash & mask;
         while (slots_[i].piece.data() != nullptr) i = (i + 1) & mask;
         slots_[i] = slot;
     }
