@@ -13,6 +13,7 @@
 #include <fstream>
 #include <map>
 #include <optional>
+#include <ostream>
 #include <sstream>
 #include <stdexcept>
 #include <string>
@@ -48,6 +49,11 @@ struct RenderCase {
     int http_status = 0;
     std::string error_body;  // compact serialization
 };
+
+// gtest prints parameters on failure; the id says more than the struct's bytes.
+void PrintTo(const RenderCase& c, std::ostream* out) {
+    *out << c.id;
+}
 
 std::string render_file() {
     return test::golden_dir() + "/chat/render.jsonl";
