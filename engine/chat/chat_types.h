@@ -1,7 +1,6 @@
-// The format-neutral chat structure every API front end maps into and the prompt renderer reads:
-// messages, tool calls, tool schemas and thinking controls. Owns plain data and the two rules
-// that belong to the data itself (think-mode gating, tools being active); it must not know JSON
-// field names, HTTP, or prompt tokens.
+// The format-neutral chat structure every API front end maps into and the renderer reads: messages,
+// tool calls, tool schemas, thinking controls, plus the think-mode gate and the tools-active rule.
+// Plain data: it must not know JSON field names, HTTP, or prompt tokens.
 #pragma once
 
 #include <cstdint>

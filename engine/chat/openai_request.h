@@ -1,8 +1,6 @@
-// Maps API request bodies to the chat structure plus generation options: OpenAI chat
-// completions and completions, Anthropic messages, OpenAI responses. Every field is read the way
-// the ds4 reference server reads it (ds4-server §1.3-1.4, §2.1, §4.3), so that a request renders
-// to the same prompt. Owns request validation and its client errors; it must not render
-// prompts, consult the tool memory, or know HTTP beyond the status code carried by an error.
+// API request bodies (chat completions, completions, Anthropic messages, responses) -> chat
+// structure + generation options, each field read as the ds4 reference reads it; owns validation
+// and client errors. Must not render prompts, consult the tool memory, or know HTTP beyond status.
 #pragma once
 
 #include <cstdint>

@@ -37,7 +37,8 @@ ContentBlock read_block(const Value& block, const std::string& path) {
 }
 
 // Blocks are classified by their own type, so a message whose "content" comes before its
-// "role" reads the same.
+// "role" reads the same. Like the reference, a tool_result is inlined into the (user) message
+// text as a <tool_result> block rather than becoming a tool message of its own.
 void apply_block(const ContentBlock& block, Message& message) {
     if (block.type == "tool_use") {
         message.tool_calls.push_back(

@@ -1,7 +1,6 @@
-// The DeepSeek V4 prompt text for a Conversation, byte for byte as the ds4 reference server
-// renders it (ds4-server §1, §2.1, §2.3, §2.8), and the exact-DSML replay hook. Owns the
-// template only: JSON field reading is in openai_request, tokenization in the tokenizer, and the
-// tool memory itself (its limits, persistence) belongs to whoever implements ToolReplay.
+// The DeepSeek V4 prompt text for a Conversation, byte for byte as the ds4 reference renders it,
+// and the exact-DSML replay hook. Owns the template only: not JSON fields (openai_request), not
+// tokenization, not the tool memory's storage (whoever implements ToolReplay).
 #pragma once
 
 #include <map>

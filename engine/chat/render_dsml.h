@@ -33,9 +33,9 @@ struct ToolArgument {
 //
 // Arguments are often model-written text the client hands back, so this deliberately accepts
 // what the ds4 reference's own reader accepts rather than strict RFC 8259 (commas between
-// members optional, text after the closing brace ignored, numbers as C strtod reads them,
-// unpaired \u surrogates encoded as they are, a string ending at its first NUL): the replayed
-// prompt must match what the reference would have shown the model, byte for byte.
+// members optional, text after the closing brace ignored, numbers as C strtod reads them in the C
+// locale, unpaired \u surrogates encoded as they are, a string ending at its first NUL): the
+// replayed prompt must match what the reference would have shown the model, byte for byte.
 std::optional<std::vector<ToolArgument>> split_tool_arguments(std::string_view arguments);
 
 // name="..." attribute text: & < > " become &amp; &lt; &gt; &quot;.

@@ -92,7 +92,8 @@ struct ParseOptions {
     size_t max_depth = 256;
 };
 
-// A parsed text and its root value; owns the bytes every Value::raw() points into.
+// A parsed text and its root value; owns the bytes every Value::raw() points into. Every value
+// costs on the order of a hundred bytes of DOM, so callers bound the size of untrusted input.
 class Document {
   public:
     const Value& root() const noexcept { return root_; }
