@@ -151,6 +151,9 @@ void Forward::attention_sublayer(uint32_t il, state::SequenceState& state,
 
     if (layer.attention.active())
         compress(w.compressor, layer.attention, xn, pos0, n, il, backend::RowRounding::Fp8Nope);
+    if (layer.indexer.active())
+        compress(w.indexer_compressor, layer.indexer, xn, pos0, n, il,
+                 backend::RowRounding::HadamardFp4);
     Buffer* selection =
         layer.indexer.active() ? select_rows(il, layer, xn, q_latent, pos0, n) : nullptr;
 

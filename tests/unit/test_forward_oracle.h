@@ -15,6 +15,7 @@
 #include <fstream>
 #include <map>
 #include <memory>
+#include <ostream>
 #include <sstream>
 #include <stdexcept>
 #include <string>
@@ -189,6 +190,11 @@ struct GoldenCase {
         return read_f32(golden_dir() + "/" + meta["logits_file"].text);
     }
 };
+
+// gtest prints parameters through this.
+inline void PrintTo(const GoldenCase& c, std::ostream* os) {
+    *os << c.label();
+}
 
 // Every sidecar in the golden directory, sorted by file name.
 inline std::vector<GoldenCase> golden_cases() {
