@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# Builds the GGUF reader fuzzer with clang (libFuzzer, AddressSanitizer, UBSan) and runs it over
-# the committed seed corpus. Exits non-zero on any finding.
+# Builds the fuzzers (GGUF reader; JSON parser with request mapping) with clang (libFuzzer,
+# AddressSanitizer, UBSan) and runs each over its committed seed corpus. Exits non-zero on any finding.
 #
 #   tests/fuzz/run-fuzz.sh [RUNS]          run RUNS executions (default 200000)
 #   tests/fuzz/run-fuzz.sh --make-corpus   rewrite tests/fuzz/corpus/ from the golden models
@@ -24,7 +24,7 @@ build() {
     local target=$1 sanitize=$2
     shift 2
     local newest
-    newest=$(find "$@" "$root/engine/gguf" "$root/engine/quant/types.h" -newer "$target" \
+    newest=$(find "$@" "$root/engine" -newer "$target" \
         -print -quit 2>/dev/null || true)
     if [[ ! -x $target || -n $newest ]]; then
         echo "building $target"
@@ -46,17 +46,27 @@ if ! [[ $runs =~ ^[0-9]+$ ]]; then
     exit 2
 fi
 
-build "$out/fuzz_gguf" -fsanitize=fuzzer,address,undefined \
-    "$root/tests/fuzz/fuzz_gguf.cpp" "${engine_sources[@]}"
+# One line per target: name, seed corpus, dictionary (or -), max input bytes, sources.
+run_target() {
+    local name=$1 seed=$2 dict=$3 max_len=$4
+    shift 4
+    build "$out/$name" -fsanitize=fuzzer,address,undefined "$root/tests/fuzz/$name.cpp" "$@"
+    # New inputs found during the run go to a scratch directory; the committed corpus is read only.
+    local work
+    work=$(mktemp -d "$out/corpus-run.XXXXXX")
+    local dict_flag=()
+    [[ $dict != - ]] && dict_flag=(-dict="$dict")
+    "$out/$name" -runs="$runs" -seed="${DSV4_FUZZ_SEED:-0}" -timeout=10 -rss_limit_mb=2048 \
+        -max_len="$max_len" -print_final_stats=1 "${dict_flag[@]}" \
+        -artifact_prefix="$out/artifacts/$name-" "$work" "$seed"
+    rm -rf "$work"
+    echo "$name: $runs runs, no findings"
+}
 
-# New inputs found during the run go to a scratch directory; the committed corpus is read only.
-work=$(mktemp -d "$out/corpus-run.XXXXXX")
-trap 'rm -rf "$work"' EXIT
 mkdir -p "$out/artifacts"
-
 export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}
 export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=0}
-"$out/fuzz_gguf" -runs="$runs" -seed="${DSV4_FUZZ_SEED:-0}" -timeout=10 -rss_limit_mb=2048 \
-    -max_len=32768 -print_final_stats=1 -dict="$root/tests/fuzz/gguf.dict" \
-    -artifact_prefix="$out/artifacts/" "$work" "$corpus"
-echo "fuzz_gguf: $runs runs, no findings"
+
+run_target fuzz_gguf "$corpus" "$root/tests/fuzz/gguf.dict" 32768 "${engine_sources[@]}"
+run_target fuzz_json "$root/tests/fuzz/corpus-json" - 8192 \
+    "$root"/engine/common/json*.cpp "$root"/engine/chat/*.cpp
