@@ -80,8 +80,8 @@ DSV4_INLINE RowBlock unpack(const uint8_t* p) {
     RowBlock w;
     const __m512i qs = _mm512_loadu_si512(p + offsetof(BlockIq2xxs, qs));
     const __m512i signs = sign_bytes(qs);
-    const __m512i odd_scales =
-        _mm512_or_si512(_mm512_slli_epi64(_mm512_srli_epi64(qs, 60), 1), _mm512_set1_epi64(1));
+    // (qs >> 59) is 2 * ls plus one stray bit that the | 1 overwrites.
+    const __m512i odd_scales = _mm512_or_si512(_mm512_srli_epi64(qs, 59), _mm512_set1_epi64(1));
     DSV4_UNROLL
     for (int k = 0; k < 4; ++k) {
         w.magnitudes[k] = grid_magnitudes(qs, k);
@@ -94,27 +94,30 @@ DSV4_INLINE RowBlock unpack(const uint8_t* p) {
 
 struct ActBlock {
     __m512i q[4];
+    __m512i negated[4];  // -q: activation bytes are in [-127, 127], so this is exact
     float d;
 };
 
 DSV4_INLINE ActBlock load_act(const uint8_t* y) {
     ActBlock a;
     DSV4_UNROLL
-    for (int k = 0; k < 4; ++k) a.q[k] = _mm512_loadu_si512(y + offsetof(BlockQ8K, qs) + 64 * k);
+    for (int k = 0; k < 4; ++k) {
+        a.q[k] = _mm512_loadu_si512(y + offsetof(BlockQ8K, qs) + 64 * k);
+        a.negated[k] = _mm512_sub_epi8(_mm512_setzero_si512(), a.q[k]);
+    }
     a.d = load_f32(y);
     return a;
 }
 
 // The reference sums (2 ls + 1) * (signed grid . q8) over groups and scales by d * y.d / 8.
 DSV4_INLINE __m512 accumulate(const RowBlock& w, const ActBlock& y, __m512 acc) {
-    const __m512i zero = _mm512_setzero_si512();
-    __m512i isum[2] = {zero, zero};
+    __m512i isum[2];
     DSV4_UNROLL
     for (int k = 0; k < 4; ++k) {
-        // Activation bytes are in [-127, 127] (the Q8_K quantizer's range), so negation is exact.
-        const __m512i signed_act = _mm512_mask_sub_epi8(y.q[k], w.negate[k], zero, y.q[k]);
-        isum[k % 2] = _mm512_dpwssd_epi32(
-            isum[k % 2], _mm512_maddubs_epi16(w.magnitudes[k], signed_act), w.scale[k]);
+        const __m512i signed_act = _mm512_mask_blend_epi8(w.negate[k], y.q[k], y.negated[k]);
+        const __m512i products = _mm512_maddubs_epi16(w.magnitudes[k], signed_act);
+        isum[k % 2] = k < 2 ? _mm512_madd_epi16(products, w.scale[k])
+                            : _mm512_dpwssd_epi32(isum[k % 2], products, w.scale[k]);
     }
     const float scale = y.d * w.d * 0.125f;
     return _mm512_fmadd_ps(_mm512_set1_ps(scale),
