@@ -40,7 +40,7 @@ std::vector<float> run(const forward::LoadedModel& model, const std::vector<int3
 
 std::vector<float> run_decode(const forward::LoadedModel& model, const std::vector<int32_t>& tokens,
                               quant::Numerics numerics) {
-    backend::cpu::CpuBackend backend(2);
+    backend::cpu::CpuBackend backend(1);
     forward::ForwardOptions options;
     options.numerics = numerics;
     forward::Forward fwd(model, backend, options);
@@ -73,13 +73,13 @@ TEST(ForwardBatching, ChunkSizesAndDecodeGiveIdenticalLogits) {
         const std::vector<int32_t> tokens = long_prompt(c, model->config);
         for (quant::Numerics numerics : {quant::Numerics::Q8, quant::Numerics::F32}) {
             const std::vector<float> whole =
-                run(*model, tokens, 2, static_cast<int64_t>(tokens.size()), numerics);
+                run(*model, tokens, 1, static_cast<int64_t>(tokens.size()), numerics);
             ASSERT_EQ(whole.size(), tokens.size() * model->config.n_vocab);
             EXPECT_TRUE(bit_identical(whole, run_decode(*model, tokens, numerics)))
                 << "token-by-token decode";
             if (numerics != quant::Numerics::Q8) continue;  // chunking is numerics-agnostic
             for (int64_t chunk : {1, 7, 64}) {
-                EXPECT_TRUE(bit_identical(whole, run(*model, tokens, 2, chunk, numerics)))
+                EXPECT_TRUE(bit_identical(whole, run(*model, tokens, 1, chunk, numerics)))
                     << "chunk " << chunk;
             }
         }
