@@ -6,6 +6,7 @@
 #include <string_view>
 
 #include "tools/cmd_inspect.h"
+#include "tools/cmd_logits.h"
 #include "tools/cmd_render.h"
 #include "tools/cmd_tokenize.h"
 
@@ -19,6 +20,7 @@ struct Command {
 
 constexpr Command kCommands[] = {
     {"inspect", dsv4::tools::cmd_inspect, "print a GGUF file's metadata and tensor table"},
+    {"logits", dsv4::tools::cmd_logits, "run the forward pass on token ids and write the logits"},
     {"render", dsv4::tools::cmd_render, "print the prompt text an API request renders to"},
     {"tokenize", dsv4::tools::cmd_tokenize, "print the token ids of a text"},
     {"detokenize", dsv4::tools::cmd_detokenize, "print the text of token ids"},
