@@ -81,6 +81,10 @@ class CpuBackend final : public Backend {
     void routed_moe(const MoeStep& step) override;
 
   private:
+    struct ExpertTask;
+    // One routed expert over the tokens that chose it; writes each (token, slot) down output to
+    // slot_out[(token * n_slots + slot) * n_out].
+    void run_expert(const MoeStep& step, ExpertTask& task, std::vector<float>& slot_out);
     // Multiplies n rows of x (stride x_stride floats) into out (stride out_stride floats).
     void matmul_rows(const WeightMatrix& w, const float* x, int64_t x_stride, int64_t n_rows,
                      float* out, int64_t out_stride, Numerics numerics);
@@ -97,6 +101,12 @@ class CpuBackend final : public Backend {
     std::vector<float> scratch_a_;
     std::vector<float> scratch_b_;
     std::vector<float> scratch_c_;
+};
+
+// One (token, slot) that chose a given routed expert.
+struct Assignment {
+    int64_t token;
+    int64_t slot;
 };
 
 // The CPU buffer behind a handle; throws BackendError for buffers of another backend or dtype.

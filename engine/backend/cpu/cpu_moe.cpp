@@ -30,12 +30,6 @@ Numerics effective_numerics(quant::Type weight, Numerics numerics) {
     return quant::type_info(weight).act == quant::ActFormat::F32 ? Numerics::F32 : numerics;
 }
 
-// One (token, slot) that chose a given expert.
-struct Assignment {
-    int64_t token;
-    int64_t slot;
-};
-
 }  // namespace
 
 void CpuBackend::route(const RouterStep& step) {
@@ -79,26 +73,69 @@ void CpuBackend::route(const RouterStep& step) {
     }
 }
 
+// The tokens that chose one expert, their quantized inputs and the buffers of its three matmuls.
+struct CpuBackend::ExpertTask {
+    int64_t expert = 0;
+    const std::vector<Assignment>* assignments = nullptr;
+    size_t x_row_bytes = 0;
+    Numerics in_numerics = Numerics::Q8;
+    Numerics mid_numerics = Numerics::Q8;
+    std::vector<uint8_t> gathered;
+    std::vector<float> gate_out, up_out, down_out;
+};
+
+void CpuBackend::run_expert(const MoeStep& step, ExpertTask& task, std::vector<float>& slot_out) {
+    const std::vector<Assignment>& list = *task.assignments;
+    const CpuBuffer& weights = cpu_buffer(*step.weights);
+    const int64_t n_slots = weights.cols();
+    const int64_t n_ff = step.gate->n_out;
+    const int64_t n_out = step.down->n_out;
+    const auto m = static_cast<int64_t>(list.size());
+    task.gathered.resize(task.x_row_bytes * list.size());
+    for (size_t i = 0; i < list.size(); ++i)
+        std::memcpy(task.gathered.data() + i * task.x_row_bytes,
+                    act_.data() + static_cast<size_t>(list[i].token) * task.x_row_bytes,
+                    task.x_row_bytes);
+    task.gate_out.resize(static_cast<size_t>(m * n_ff));
+    task.up_out.resize(static_cast<size_t>(m * n_ff));
+    quant::matmul_prepared(step.gate->expert(task.expert), task.gathered.data(), task.x_row_bytes,
+                           m, task.gate_out.data(), n_ff, task.in_numerics, pool_);
+    quant::matmul_prepared(step.up->expert(task.expert), task.gathered.data(), task.x_row_bytes, m,
+                           task.up_out.data(), n_ff, task.in_numerics, pool_);
+    // The routing weight goes in before the down projection (and its activation quantization).
+    for (int64_t i = 0; i < m; ++i) {
+        const Assignment& a = list[static_cast<size_t>(i)];
+        const float w = weights.row(a.token)[a.slot];
+        float* g = task.gate_out.data() + i * n_ff;
+        const float* u = task.up_out.data() + i * n_ff;
+        for (int64_t r = 0; r < n_ff; ++r)
+            g[r] = silu(std::min(g[r], step.clamp)) * std::clamp(u[r], -step.clamp, step.clamp) * w;
+    }
+    const size_t mid_row_bytes = prepare_activations(step.down->type, task.mid_numerics,
+                                                     task.gate_out.data(), n_ff, m, n_ff, act_mid_);
+    task.down_out.resize(static_cast<size_t>(m * n_out));
+    quant::matmul_prepared(step.down->expert(task.expert), act_mid_.data(), mid_row_bytes, m,
+                           task.down_out.data(), n_out, task.mid_numerics, pool_);
+    for (int64_t i = 0; i < m; ++i) {
+        const Assignment& a = list[static_cast<size_t>(i)];
+        std::memcpy(slot_out.data() + (a.token * n_slots + a.slot) * n_out,
+                    task.down_out.data() + i * n_out, sizeof(float) * static_cast<size_t>(n_out));
+    }
+}
+
 void CpuBackend::routed_moe(const MoeStep& step) {
     const CpuBuffer& x = cpu_buffer(*step.x);
     const CpuBuffer& ids = cpu_buffer(*step.ids, DType::I32);
-    const CpuBuffer& weights = cpu_buffer(*step.weights);
     CpuBuffer& out = cpu_buffer(*step.out);
     const model::ExpertStack& gate = *step.gate;
     const model::ExpertStack& up = *step.up;
     const model::ExpertStack& down = *step.down;
     const int64_t k = ids.cols();
-    const int64_t n_ff = gate.n_out;
     const int64_t n_out = down.n_out;
-    require(x.cols() == gate.n_in && up.n_in == gate.n_in && up.n_out == n_ff &&
-                down.n_in == n_ff && out.cols() == n_out && weights.cols() == k,
+    require(x.cols() == gate.n_in && up.n_in == gate.n_in && up.n_out == gate.n_out &&
+                down.n_in == gate.n_out && out.cols() == n_out && step.weights->cols() == k,
             "routed_moe: expert shapes do not match the buffers");
     require(up.type == gate.type, "routed_moe: gate and up experts differ in type");
-
-    const Numerics in_numerics = effective_numerics(gate.type, step.numerics);
-    const Numerics mid_numerics = effective_numerics(down.type, step.numerics);
-    const size_t x_row_bytes = prepare_activations(gate.type, in_numerics, x.f32(), x.cols(),
-                                                   step.n_tokens, gate.n_in, act_);
 
     std::vector<std::vector<Assignment>> by_expert(static_cast<size_t>(gate.n_expert));
     for (int64_t t = 0; t < step.n_tokens; ++t) {
@@ -108,47 +145,21 @@ void CpuBackend::routed_moe(const MoeStep& step) {
             by_expert[static_cast<size_t>(e)].push_back({t, s});
         }
     }
+    ExpertTask task;
+    task.in_numerics = effective_numerics(gate.type, step.numerics);
+    task.mid_numerics = effective_numerics(down.type, step.numerics);
+    // Each token's input is quantized once, whatever number of its experts.
+    task.x_row_bytes = prepare_activations(gate.type, task.in_numerics, x.f32(), x.cols(),
+                                           step.n_tokens, gate.n_in, act_);
     std::vector<float>& slot_out = scratch_c_;
     slot_out.resize(static_cast<size_t>(step.n_tokens * k * n_out));
-    std::vector<uint8_t> gathered;
-    std::vector<float> gate_out;
-    std::vector<float> up_out;
-    std::vector<float> down_out;
     for (int64_t e = 0; e < gate.n_expert; ++e) {
-        const std::vector<Assignment>& list = by_expert[static_cast<size_t>(e)];
-        if (list.empty()) continue;
-        const auto m = static_cast<int64_t>(list.size());
-        gathered.resize(x_row_bytes * list.size());
-        for (size_t i = 0; i < list.size(); ++i)
-            std::memcpy(gathered.data() + i * x_row_bytes,
-                        act_.data() + static_cast<size_t>(list[i].token) * x_row_bytes,
-                        x_row_bytes);
-        gate_out.resize(static_cast<size_t>(m * n_ff));
-        up_out.resize(static_cast<size_t>(m * n_ff));
-        quant::matmul_prepared(gate.expert(e), gathered.data(), x_row_bytes, m, gate_out.data(),
-                               n_ff, in_numerics, pool_);
-        quant::matmul_prepared(up.expert(e), gathered.data(), x_row_bytes, m, up_out.data(), n_ff,
-                               in_numerics, pool_);
-        for (int64_t i = 0; i < m; ++i) {
-            const float w =
-                weights.row(list[static_cast<size_t>(i)].token)[list[static_cast<size_t>(i)].slot];
-            float* g = gate_out.data() + i * n_ff;
-            const float* u = up_out.data() + i * n_ff;
-            for (int64_t r = 0; r < n_ff; ++r)
-                g[r] = silu(std::min(g[r], step.clamp)) *
-                       std::clamp(u[r], -step.clamp, step.clamp) * w;
-        }
-        const size_t mid_row_bytes =
-            prepare_activations(down.type, mid_numerics, gate_out.data(), n_ff, m, n_ff, act_mid_);
-        down_out.resize(static_cast<size_t>(m * n_out));
-        quant::matmul_prepared(down.expert(e), act_mid_.data(), mid_row_bytes, m, down_out.data(),
-                               n_out, mid_numerics, pool_);
-        for (int64_t i = 0; i < m; ++i) {
-            const Assignment& a = list[static_cast<size_t>(i)];
-            std::memcpy(slot_out.data() + (a.token * k + a.slot) * n_out,
-                        down_out.data() + i * n_out, sizeof(float) * static_cast<size_t>(n_out));
-        }
+        if (by_expert[static_cast<size_t>(e)].empty()) continue;
+        task.expert = e;
+        task.assignments = &by_expert[static_cast<size_t>(e)];
+        run_expert(step, task, slot_out);
     }
+    // Slot order, starting from zero: the same sum whichever experts ran first.
     for (int64_t t = 0; t < step.n_tokens; ++t) {
         float* dst = out.row(t);
         std::fill_n(dst, n_out, 0.0f);
