@@ -73,6 +73,27 @@ TEST(SequenceState, MemoryEstimateMatchesTheAllocatedBuffers) {
     EXPECT_GT(estimate.bytes_per_token, 0.0);
 }
 
+TEST(SequenceState, MemoryEstimateOfTheFullModelShapeMatchesTheSpec) {
+    // DeepSeek V4 Flash: 43 layers (ratios 0, 0, then 4 on even and 128 on odd layers), head dim
+    // 512, indexer head dim 128, window 128. The spec's figures: rings 11 272 192 B, compressor
+    // windows 12 206 080 B, 13 760 B per token in f32.
+    model::ModelConfig config;
+    config.n_layer = 43;
+    config.head_dim = 512;
+    config.indexer_head_dim = 128;
+    config.sliding_window = 128;
+    for (uint32_t il = 0; il < config.n_layer; ++il) {
+        model::LayerConfig layer;
+        layer.compress_ratio = il < 2 ? 0 : (il % 2 == 0 ? 4 : 128);
+        layer.attention = model::attention_kind_for_ratio(layer.compress_ratio);
+        config.layers.push_back(layer);
+    }
+    const MemoryEstimate m = estimate_memory(config, 1 << 20);
+    EXPECT_EQ(m.fixed_bytes, 11272192u + 12206080u);
+    EXPECT_DOUBLE_EQ(m.bytes_per_token, 13760.0);
+    EXPECT_EQ(m.total_bytes, m.fixed_bytes + 13760ull * (1 << 20));
+}
+
 class StateRestore : public testing::TestWithParam<quant::Numerics> {};
 
 TEST_P(StateRestore, RestoreThenContinueIsBitIdenticalAtAnyPosition) {
