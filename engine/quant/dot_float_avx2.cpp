@@ -54,7 +54,7 @@ template <class Weights>
 struct FloatDot {
     static constexpr int kDecodeRows = 4;
     static constexpr int kBatchRows = 4;
-    static constexpr int kBatchActs = 2;
+    static constexpr int kBatchActs = 3;
 
     template <int NR, int NA, bool kPartial>
     DSV4_INLINE static void step(const uint8_t* const* w, const float* const* x, int64_t i,

@@ -45,7 +45,7 @@ struct F32Weights {
 template <class Weights>
 struct FloatDot {
     static constexpr int kDecodeRows = 8;
-    static constexpr int kBatchRows = 4;
+    static constexpr int kBatchRows = 8;
     static constexpr int kBatchActs = 4;
 
     template <int NR, int NA, bool kMasked>

@@ -3,6 +3,8 @@
 // and vpmaddubsw / vpmaddwd take magnitudes, signed activations and the odd group scale.
 #include "engine/quant/simd_avx2.h"
 
+#include <array>
+
 #include "engine/quant/block_layouts.h"
 #include "engine/quant/dot_tiling.h"
 #include "engine/quant/iq2xxs_grid.h"
@@ -16,6 +18,16 @@ struct Group {
     __m256i scale;  // int16 2 * ls + 1
 };
 
+// The sign bytes expanded to 8 bytes of +1 / -1 each, indexed by the 7-bit sign index.
+constexpr std::array<uint64_t, 128> kSignPatterns = [] {
+    std::array<uint64_t, 128> patterns{};
+    for (size_t k = 0; k < 128; ++k)
+        for (int j = 0; j < 8; ++j)
+            patterns[k] |= static_cast<uint64_t>((kIq2xxsSignBytes[k] >> j) & 1 ? 0xff : 0x01)
+                           << (8 * j);
+    return patterns;
+}();
+
 // Group g of the super-block at p (qs bytes 8g..8g+7: grid indices, then signs and scale).
 DSV4_INLINE Group unpack_group(const uint8_t* p, int g) {
     const uint8_t* qs = p + offsetof(BlockIq2xxs, qs) + 8 * g;
@@ -24,25 +36,19 @@ DSV4_INLINE Group unpack_group(const uint8_t* p, int g) {
     group.magnitudes = _mm256_set_epi64x(
         static_cast<long long>(kIq2xxsGrid[qs[3]]), static_cast<long long>(kIq2xxsGrid[qs[2]]),
         static_cast<long long>(kIq2xxsGrid[qs[1]]), static_cast<long long>(kIq2xxsGrid[qs[0]]));
-    uint32_t sign_bytes = 0;
-    for (int l = 0; l < 4; ++l)
-        sign_bytes |= static_cast<uint32_t>(kIq2xxsSignBytes[(signs_and_scale >> (7 * l)) & 127])
-                      << (8 * l);
-    // Byte 8l + j of the vector tests bit j of sign byte l.
-    const __m256i spread = _mm256_shuffle_epi8(
-        _mm256_set1_epi32(static_cast<int>(sign_bytes)),
-        _mm256_set_epi64x(0x0303030303030303ll, 0x0202020202020202ll, 0x0101010101010101ll, 0));
-    const __m256i bit = _mm256_set1_epi64x(static_cast<long long>(0x8040201008040201ull));
-    const __m256i negate = _mm256_cmpeq_epi8(_mm256_and_si256(spread, bit), bit);
-    group.signs = _mm256_or_si256(negate, _mm256_set1_epi8(1));
+    group.signs =
+        _mm256_set_epi64x(static_cast<long long>(kSignPatterns[(signs_and_scale >> 21) & 127]),
+                          static_cast<long long>(kSignPatterns[(signs_and_scale >> 14) & 127]),
+                          static_cast<long long>(kSignPatterns[(signs_and_scale >> 7) & 127]),
+                          static_cast<long long>(kSignPatterns[signs_and_scale & 127]));
     group.scale = _mm256_set1_epi16(static_cast<int16_t>(2 * (signs_and_scale >> 28) + 1));
     return group;
 }
 
 struct Iq2xxsDot {
     static constexpr int kDecodeRows = 4;
-    static constexpr int kBatchRows = 2;
-    static constexpr int kBatchActs = 2;
+    static constexpr int kBatchRows = 1;
+    static constexpr int kBatchActs = 4;
     static constexpr int kBlockBytes = sizeof(BlockIq2xxs);
 
     template <int NR, int NA>

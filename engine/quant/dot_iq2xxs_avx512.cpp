@@ -126,8 +126,8 @@ DSV4_INLINE __m512 accumulate(const RowBlock& w, const ActBlock& y, __m512 acc) 
 
 struct Iq2xxsDot {
     static constexpr int kDecodeRows = 8;
-    static constexpr int kBatchRows = 4;
-    static constexpr int kBatchActs = 4;
+    static constexpr int kBatchRows = 2;
+    static constexpr int kBatchActs = 8;
     static constexpr int kBlockBytes = sizeof(BlockIq2xxs);
 
     template <int NR, int NA>

@@ -228,7 +228,7 @@ template <class Format>
 struct KQuantDot {
     static constexpr int kDecodeRows = 4;
     static constexpr int kBatchRows = 2;
-    static constexpr int kBatchActs = 2;
+    static constexpr int kBatchActs = 4;
 
     template <int NR, int NA>
     static void tile(const uint8_t* const* w, const uint8_t* const* act, int64_t n, float* out) {

@@ -92,8 +92,8 @@ struct Mxfp4Format {
 template <class Format>
 struct QuantizedDot {
     static constexpr int kDecodeRows = 4;
-    static constexpr int kBatchRows = 4;
-    static constexpr int kBatchActs = 2;
+    static constexpr int kBatchRows = 2;
+    static constexpr int kBatchActs = 4;
 
     // Activation bytes are in [-127, 127] (the quantizers' range), so flipping their sign and
     // the pair sums of vpmaddubsw (at most 2 * 128 * 127) are exact.

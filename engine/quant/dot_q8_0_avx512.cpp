@@ -151,7 +151,7 @@ template <class Format>
 struct QuantizedDot {
     static constexpr int kDecodeRows = 8;
     static constexpr int kBatchRows = 4;
-    static constexpr int kBatchActs = 4;
+    static constexpr int kBatchActs = 8;
 
     template <int NR, int NA>
     static void tile(const uint8_t* const* w, const uint8_t* const* act, int64_t n, float* out) {

@@ -70,6 +70,9 @@ int64_t test_row_length(Type t) {
     }
 }
 
+// Enough activation rows to fill the widest batch tile of any kernel (8) and leave a remainder.
+constexpr int64_t kTestActs = 11;
+
 enum class Kind { Quantized, Float };
 const char* kind_name(Kind k) {
     return k == Kind::Quantized ? "dot_q" : "dot_f32";
@@ -215,7 +218,7 @@ TEST_P(QuantSimd, EverySupportedLevelHasItsOwnKernels) {
 
 TEST_P(QuantSimd, AgreesWithScalarWithinContractTolerance) {
     for (Kind kind : {Kind::Quantized, Kind::Float}) {
-        const Problem p = make_problem(GetParam(), kind, 33, 5, 1234);
+        const Problem p = make_problem(GetParam(), kind, 33, kTestActs, 1234);
         const DotKernel scalar = kernel_of(p.type, IsaLevel::Scalar, kind);
         ASSERT_NE(scalar, nullptr) << describe(p, IsaLevel::Scalar);
         const std::vector<float> ref = run(p, scalar, 0, p.n_rows, 0, p.n_acts);
@@ -241,7 +244,7 @@ TEST_P(QuantSimd, AgreesWithScalarWithinContractTolerance) {
 
 TEST_P(QuantSimd, ResultsAreIndependentOfTiling) {
     for (Kind kind : {Kind::Quantized, Kind::Float}) {
-        const Problem p = make_problem(GetParam(), kind, 33, 5, 99);
+        const Problem p = make_problem(GetParam(), kind, 33, kTestActs, 99);
         for (IsaLevel level : supported_levels()) {
             const DotKernel kernel = kernel_of(p.type, level, kind);
             ASSERT_NE(kernel, nullptr) << describe(p, level);
@@ -287,7 +290,7 @@ class IsaLimitGuard {
 TEST_P(QuantSimd, MatmulIsIndependentOfThreadCount) {
     const Type t = GetParam();
     // Enough weight bytes that matmul splits rows over the pool; an odd row count.
-    const int64_t n_in = 1024, n_out = 257, n_tokens = 5;
+    const int64_t n_in = 1024, n_out = 257, n_tokens = 9;
     std::vector<uint8_t> data(row_bytes(t, n_in) * n_out);
     fill_random_rows(t, data.data(), n_out, n_in, 7);
     const WeightMatrix w{t, data.data(), n_in, n_out, row_bytes(t, n_in)};
