@@ -215,12 +215,13 @@ std::string_view trim_space(std::string_view text) {
     return text.substr(0, space_run_start(text, text.size()));
 }
 
-bool is_json(std::string_view text) {
+// The kind of the JSON value `text` holds, or nothing when it is not JSON.
+std::optional<json::Kind> json_kind(std::string_view text) {
+    if (text.empty()) return std::nullopt;
     try {
-        json::parse(text);
-        return true;
+        return json::parse(text).root().kind();
     } catch (const json::JsonError&) {
-        return false;
+        return std::nullopt;
     }
 }
 
@@ -315,6 +316,54 @@ std::string valid_utf8(std::string_view text) {
         i += valid;
     }
     return out;
+}
+
+// ---- tool schemas ----
+
+ToolSchemaIndex::ToolSchemaIndex(const std::vector<ToolSchema>& tools) {
+    for (const ToolSchema& tool : tools) {
+        if (!tool.name.empty()) add(tool.name, tool.schema_json);
+    }
+}
+
+void ToolSchemaIndex::add(std::string_view tool_name, std::string_view schema_json) {
+    Parameters parameters;
+    try {
+        json::Document document = json::parse(schema_json);
+        const json::Value& root = document.root();
+        const json::Value* schema = root.is_object() ? root.find("parameters") : nullptr;
+        if (schema == nullptr && root.is_object()) schema = root.find("input_schema");
+        const json::Value* properties =
+            schema != nullptr && schema->is_object() ? schema->find("properties") : nullptr;
+        if (properties != nullptr && properties->is_object()) {
+            for (size_t i = 0; i < properties->size(); ++i) {
+                const json::Value& property = properties->at(i);
+                const json::Value* type = property.is_object() ? property.find("type") : nullptr;
+                parameters[properties->key_at(i)] =
+                    type != nullptr && type->is_string() ? type->as_string() : "";
+            }
+        }
+    } catch (const json::JsonError&) {
+        return;
+    }
+    tools_[std::string(tool_name)] = std::move(parameters);
+}
+
+bool ToolSchemaIndex::knows_tool(std::string_view tool_name) const {
+    return tools_.find(tool_name) != tools_.end();
+}
+
+bool ToolSchemaIndex::has_parameter(std::string_view tool_name, std::string_view parameter) const {
+    auto tool = tools_.find(tool_name);
+    return tool != tools_.end() && tool->second.find(parameter) != tool->second.end();
+}
+
+std::string_view ToolSchemaIndex::parameter_type(std::string_view tool_name,
+                                                 std::string_view parameter) const {
+    auto tool = tools_.find(tool_name);
+    if (tool == tools_.end()) return {};
+    auto found = tool->second.find(parameter);
+    return found == tool->second.end() ? std::string_view() : std::string_view(found->second);
 }
 
 // ---- the parser: flow, reasoning and text ----
@@ -487,7 +536,7 @@ void OutputParser::open_block(size_t separator_at, size_t marker_at, const DsmlS
 
 void OutputParser::close_block() {
     // Exact replay needs every call of the message in this one block, and the content before it
-    // to be the generated text byte for byte.
+    // to be the generated text byte for byte (which reverted blocks keep true).
     if (block_first_call_ == 0) result_.tool_calls_dsml = block_dsml_;
     block_dsml_.clear();
     mode_ = Mode::Closed;
@@ -496,14 +545,15 @@ void OutputParser::close_block() {
 
 // The block is not DSML the parser can read. Before its first call nothing has been sent, so
 // the whole block is content again and scanning resumes after its open marker; after calls were
-// sent, the open call is closed and the text from here on is content.
+// sent, the open call is closed and the text from the offending tag on is content.
 void OutputParser::fail_block() {
     result_.malformed_tool_calls = true;
     if (result_.tool_calls.size() == block_first_call_) {
         emit_content(std::string_view(block_dsml_).substr(0, block_marker_end_));
         pending_.insert(0, block_dsml_, block_marker_end_);
-    } else if (call_open_) {
-        end_call(false);
+    } else {
+        if (call_open_) end_call(false);
+        pending_.erase(0, leading_space(pending_));  // the layout between tags is not content
     }
     block_dsml_.clear();
     syntax_ = nullptr;
@@ -523,8 +573,9 @@ void OutputParser::begin_call(std::string name) {
         {OutputEventKind::ToolCallBegin, call.name, result_.tool_calls.size(), call.id});
     result_.tool_calls.push_back(std::move(call));
     call_open_ = true;
+    arguments_open_ = false;
     object_has_members_.assign(1, false);
-    emit_arguments("{");
+    unwrapped_arguments_.reset();
 }
 
 void OutputParser::end_call(bool complete) {
@@ -536,28 +587,112 @@ void OutputParser::end_call(bool complete) {
     call_open_ = false;
 }
 
+// The arguments' "{" waits for the first parameter, which may turn out to wrap them all.
+void OutputParser::open_arguments() {
+    if (arguments_open_) return;
+    arguments_open_ = true;
+    emit_arguments("{");
+    if (unwrapped_arguments_) {
+        // Another parameter follows, so the wrapper was an ordinary one after all.
+        std::string member = json::quote(wrapper_name_) + ":" + *unwrapped_arguments_;
+        unwrapped_arguments_.reset();
+        object_has_members_.front() = true;
+        emit_arguments(member);
+    }
+}
+
+void OutputParser::write_member_name(std::string_view name) {
+    open_arguments();
+    std::string member = object_has_members_.back() ? "," : "";
+    member += json::quote(name);
+    member += ':';
+    object_has_members_.back() = true;
+    emit_arguments(member);
+}
+
 void OutputParser::close_objects() {
+    if (!arguments_open_) {
+        emit_arguments(unwrapped_arguments_ ? *unwrapped_arguments_ : "{}");
+        unwrapped_arguments_.reset();
+        arguments_open_ = true;
+        object_has_members_.clear();
+        return;
+    }
     while (!object_has_members_.empty()) {
         emit_arguments("}");
         object_has_members_.pop_back();
     }
 }
 
-void OutputParser::write_member_name(std::string_view name) {
-    std::string member = object_has_members_.back() ? "," : "";
-    member += json::quote(valid_utf8(name));
-    member += ':';
-    object_has_members_.back() = true;
-    emit_arguments(member);
+void OutputParser::open_parameter(std::string name,
+                                  const std::optional<std::string>& string_attribute) {
+    const ParsedToolCall& call = result_.tool_calls.back();
+    const ToolSchemaIndex* schemas = options_.schemas;
+    value_schema_type_ = schemas != nullptr ? schemas->parameter_type(call.name, name) : "";
+    value_is_wrapper_ = string_attribute && (name == "arguments" || name == "input") &&
+                        !arguments_open_ && !unwrapped_arguments_ && schemas != nullptr &&
+                        schemas->knows_tool(call.name) && !schemas->has_parameter(call.name, name);
+    value_buffer_.clear();
+    if (value_is_wrapper_) {
+        wrapper_name_ = std::move(name);
+    } else {
+        write_member_name(name);
+    }
+    if (!string_attribute) {
+        block_state_ = BlockState::LooseValueStart;
+    } else if (*string_attribute == "true") {
+        begin_string_value();
+    } else {
+        value_is_string_ = false;
+        json_in_string_ = false;
+        json_escape_ = false;
+        block_state_ = BlockState::JsonValue;
+    }
+}
+
+void OutputParser::begin_string_value() {
+    value_is_string_ = true;
+    bool coerced = !value_schema_type_.empty() && value_schema_type_ != "string";
+    value_buffered_ = value_is_wrapper_ || coerced;
+    if (!value_buffered_) emit_arguments("\"");
+    block_state_ = BlockState::StringValue;
+}
+
+// A value seen whole: a wrapper whose content is an object becomes the call's arguments if
+// nothing follows it; otherwise the value is written as its schema asks.
+void OutputParser::write_buffered_value(std::string_view text) {
+    if (value_is_wrapper_) {
+        std::string_view trimmed = trim_space(text);
+        if (json_kind(trimmed) == json::Kind::Object) {
+            unwrapped_arguments_ = json::minify(trimmed);
+            return;
+        }
+        write_member_name(wrapper_name_);
+    }
+    if (!value_is_string_) {
+        write_json_value(text);
+        return;
+    }
+    std::string_view trimmed = trim_space(text);
+    bool coerce = !value_schema_type_.empty() && value_schema_type_ != "string";
+    if (coerce && json_kind(trimmed)) {
+        emit_arguments(json::minify(trimmed));
+    } else {
+        emit_arguments(json::quote(valid_utf8(text)));
+    }
 }
 
 // string="false" values are JSON; anything else the model wrote there is kept as a string
-// rather than passed on as broken JSON.
+// rather than passed on as broken JSON, and so is a non-string value the schema declares as a
+// string.
 void OutputParser::write_json_value(std::string_view text) {
     std::string_view value = trim_space(text);
+    std::optional<json::Kind> kind = json_kind(value);
+    bool wants_string = value_schema_type_ == "string" && kind && *kind != json::Kind::String &&
+                        *kind != json::Kind::Null;
     if (value.empty()) {
         emit_arguments("null");
-    } else if (is_json(value)) {
+    } else if (kind && !wants_string) {
         emit_arguments(json::minify(value));
     } else {
         emit_arguments(json::quote(valid_utf8(value)));
@@ -657,18 +792,7 @@ bool OutputParser::step_between_parameters() {
             return true;
         }
         consume(space + tag_end + 1);
-        write_member_name(*attributes.name);
-        if (!attributes.string) {
-            block_state_ = BlockState::LooseValueStart;
-        } else if (*attributes.string == "true") {
-            emit_arguments("\"");
-            block_state_ = BlockState::StringValue;
-        } else {
-            json_value_.clear();
-            json_in_string_ = false;
-            json_escape_ = false;
-            block_state_ = BlockState::JsonValue;
-        }
+        open_parameter(valid_utf8(*attributes.name), attributes.string);
         return true;
     }
     if (parameter == TagMatch::Partial ||
@@ -696,37 +820,45 @@ bool OutputParser::step_loose_value_start() {
         block_state_ = BlockState::BetweenParameters;
         return true;
     }
-    emit_arguments("\"");
-    block_state_ = BlockState::StringValue;
+    begin_string_value();
     return true;
 }
 
 bool OutputParser::step_string_value() {
     std::string_view text = pending_;
     size_t close = text.find(syntax_->parameter_close);
-    if (close != std::string_view::npos) {
-        emit_string_fragment(text.substr(0, close));
-        consume(close + syntax_->parameter_close.size());
-        emit_arguments("\"");
-        block_state_ = BlockState::BetweenParameters;
-        return true;
+    size_t ready = close;
+    if (close == std::string_view::npos) {
+        ready = string_value_hold_start(text, *syntax_);
+        ready -= incomplete_utf8_tail(text.substr(0, ready));
     }
-    size_t ready = string_value_hold_start(text, *syntax_);
-    ready -= incomplete_utf8_tail(text.substr(0, ready));
-    if (ready > 0) {
+    if (value_buffered_) {
+        value_buffer_.append(text.substr(0, ready));
+    } else {
         emit_string_fragment(text.substr(0, ready));
-        consume(ready);
     }
-    return false;
+    if (close == std::string_view::npos) {
+        consume(ready);
+        return false;
+    }
+    consume(close + syntax_->parameter_close.size());
+    if (value_buffered_) {
+        replace_all(value_buffer_, syntax_->escaped_parameter_close, syntax_->parameter_close);
+        write_buffered_value(value_buffer_);
+    } else {
+        emit_arguments("\"");
+    }
+    block_state_ = BlockState::BetweenParameters;
+    return true;
 }
 
 bool OutputParser::step_json_value() {
     if (pending_.empty()) return false;
     std::string_view close_tag = syntax_->parameter_close;
-    size_t previous = json_value_.size();
+    size_t previous = value_buffer_.size();
     size_t search_from = previous >= close_tag.size() ? previous - close_tag.size() + 1 : 0;
-    json_value_ += pending_;
-    size_t close = json_value_.find(close_tag, search_from);
+    value_buffer_ += pending_;
+    size_t close = value_buffer_.find(close_tag, search_from);
     if (close == std::string::npos) {
         for (char c : pending_) {
             if (json_escape_) {
@@ -742,8 +874,8 @@ bool OutputParser::step_json_value() {
         return false;
     }
     consume(close + close_tag.size() - previous);
-    json_value_.resize(close);
-    write_json_value(json_value_);
+    value_buffer_.resize(close);
+    write_buffered_value(value_buffer_);
     block_state_ = BlockState::BetweenParameters;
     return true;
 }
@@ -762,11 +894,16 @@ bool OutputParser::cut_unclosed_value_tail(std::string& value, bool& closes_bloc
 }
 
 void OutputParser::finish_string_value() {
-    std::string value = pending_;
+    std::string value = value_buffered_ ? value_buffer_ + pending_ : pending_;
     bool closes_block = false;
     bool closed = cut_unclosed_value_tail(value, closes_block);
-    emit_string_fragment(value);
-    emit_arguments("\"");
+    if (value_buffered_) {
+        replace_all(value, syntax_->escaped_parameter_close, syntax_->parameter_close);
+        write_buffered_value(value);
+    } else {
+        emit_string_fragment(value);
+        emit_arguments("\"");
+    }
     consume(pending_.size());
     end_call(closed);
     if (closes_block) close_block();
@@ -774,8 +911,8 @@ void OutputParser::finish_string_value() {
 
 void OutputParser::finish_json_value() {
     bool closes_block = false;
-    bool closed = cut_unclosed_value_tail(json_value_, closes_block);
-    write_json_value(json_value_);
+    bool closed = cut_unclosed_value_tail(value_buffer_, closes_block);
+    write_buffered_value(value_buffer_);
     end_call(closed);
     if (closes_block) close_block();
 }
@@ -794,8 +931,7 @@ void OutputParser::finish_block() {
             end_call(false);
             break;
         case BlockState::LooseValueStart:
-            emit_arguments("\"");
-            block_state_ = BlockState::StringValue;
+            begin_string_value();
             finish_string_value();
             break;
         case BlockState::StringValue:
@@ -828,7 +964,7 @@ DecodePosition OutputParser::decode_position() const {
             return in_tag ? DecodePosition::Structure : DecodePosition::StringValue;
         }
         case BlockState::JsonValue:
-            if (partial_suffix(json_value_, syntax_->parameter_close) >= 2) {
+            if (partial_suffix(value_buffer_, syntax_->parameter_close) >= 2) {
                 return DecodePosition::Structure;
             }
             return json_in_string_ ? DecodePosition::JsonString : DecodePosition::JsonStructure;

@@ -6,9 +6,13 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <map>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
+
+#include "engine/chat/chat_types.h"
 
 namespace dsv4::chat {
 
@@ -93,12 +97,40 @@ struct ParsedOutput {
 // string bodies and JSON strings with the request's sampling.
 enum class DecodePosition : uint8_t { Outside, Structure, StringValue, JsonStructure, JsonString };
 
+// Parameter names and declared JSON types of the request's tools, so that what the model wrote
+// can be read against them (the DSML edge cases of vLLM issue 41240): a string="true" value for
+// a parameter declared as number, boolean, array or object is sent as that JSON value when it
+// parses as one; a string="false" value for a parameter declared as string is sent as a string;
+// a lone "arguments" or "input" parameter wrapping the whole object is unwrapped when the tool
+// declares no parameter of that name.
+class ToolSchemaIndex {
+  public:
+    ToolSchemaIndex() = default;
+    explicit ToolSchemaIndex(const std::vector<ToolSchema>& tools);
+
+    // Reads "parameters" (OpenAI, Responses) or "input_schema" (Anthropic) of one tool's
+    // schema; a schema that does not parse declares nothing.
+    void add(std::string_view tool_name, std::string_view schema_json);
+
+    bool knows_tool(std::string_view tool_name) const;
+    bool has_parameter(std::string_view tool_name, std::string_view parameter) const;
+    // The parameter's "type" when it is a single type name, else empty.
+    std::string_view parameter_type(std::string_view tool_name, std::string_view parameter) const;
+
+  private:
+    using Parameters = std::map<std::string, std::string, std::less<>>;
+    std::map<std::string, Parameters, std::less<>> tools_;
+};
+
 struct OutputParserOptions {
     // The prompt ended with "<think>": the output starts as reasoning and switches to content at
     // the first "</think>". Off, every byte is content and "</think>" is plain text.
     bool thinking = false;
     // Tools are active: DSML blocks after the reasoning become tool calls. Off, they are content.
     bool tool_calls = false;
+    // The request's tool schemas; null reads values by their string="…" attribute alone. Must
+    // outlive the parser.
+    const ToolSchemaIndex* schemas = nullptr;
 };
 
 // One generation's incremental parser. Feed it every piece as it is decoded; each call appends
@@ -164,9 +196,14 @@ class OutputParser {
     void close_block();
     void fail_block();
     void consume(size_t byte_count);
+
     void begin_call(std::string name);
     void end_call(bool complete);
+    void open_parameter(std::string name, const std::optional<std::string>& string_attribute);
+    void begin_string_value();
+    void open_arguments();
     void write_member_name(std::string_view name);
+    void write_buffered_value(std::string_view text);
     void write_json_value(std::string_view text);
     void close_objects();
 
@@ -189,11 +226,23 @@ class OutputParser {
     std::string block_dsml_;  // bytes consumed since the separator whitespace
     size_t block_marker_end_ = 0;
     size_t block_first_call_ = 0;  // index of its first call in result_.tool_calls
+
+    // The open call.
     bool call_open_ = false;
     size_t call_dsml_start_ = 0;            // in block_dsml_
-    std::vector<bool> object_has_members_;  // one entry per open JSON object of the call
-    std::string json_value_;                // string="false" value collected so far
-    bool json_in_string_ = false;           // lexical position at the end of json_value_
+    bool arguments_open_ = false;           // its "{" was sent
+    std::vector<bool> object_has_members_;  // one entry per open JSON object of its arguments
+    std::string wrapper_name_;              // "arguments" / "input" while it may be unwrapped
+    std::optional<std::string> unwrapped_arguments_;  // the wrapped object, until the call ends
+
+    // The value being read. String values are sent as they arrive unless they must be seen
+    // whole first (schema coercion, a possible wrapper); JSON values are always seen whole.
+    bool value_is_string_ = false;
+    bool value_buffered_ = false;
+    bool value_is_wrapper_ = false;
+    std::string value_schema_type_;
+    std::string value_buffer_;
+    bool json_in_string_ = false;  // lexical position at the end of a JSON value_buffer_
     bool json_escape_ = false;
 };
 

@@ -219,7 +219,8 @@ ParseRun run_parse_case(const json::Value& c) {
     GenerationEnd end =
         member(c, "end").as_string() == "eos" ? GenerationEnd::Stop : GenerationEnd::Length;
     CountingIds ids("call_");
-    run.output = parse_output(run.text, end, {run.thinking, tools}, ids);
+    ToolSchemaIndex schemas(request.conversation.tools);
+    run.output = parse_output(run.text, end, {run.thinking, tools, &schemas}, ids);
     ResponseMeta meta{"chatcmpl-1", request.options.model, kReferenceTime};
     IdRenamer ours, theirs;
     run.body = normalized(chat_completion_body(meta, run.output, {}), ours);
@@ -555,7 +556,8 @@ StreamRun run_stream_case(const json::Value& c) {
     if (thinking != member(c, "think").as_bool() || tools != member(c, "tools_active").as_bool()) {
         throw std::runtime_error("the request maps to other think/tools flags than the case's");
     }
-    OutputParserOptions options{thinking && !completions, tools && !completions};
+    ToolSchemaIndex schemas(request.conversation.tools);
+    OutputParserOptions options{thinking && !completions, tools && !completions, &schemas};
     CountingIds ids("call_");
     OutputParser parser(options, ids);
     ResponseMeta meta{completions ? "cmpl-1" : "chatcmpl-1", request.options.model, kReferenceTime};
