@@ -8,6 +8,7 @@
 #include "tools/cmd_inspect.h"
 #include "tools/cmd_logits.h"
 #include "tools/cmd_render.h"
+#include "tools/cmd_synth.h"
 #include "tools/cmd_tokenize.h"
 
 namespace {
@@ -22,6 +23,7 @@ constexpr Command kCommands[] = {
     {"inspect", dsv4::tools::cmd_inspect, "print a GGUF file's metadata and tensor table"},
     {"logits", dsv4::tools::cmd_logits, "run the forward pass on token ids and write the logits"},
     {"render", dsv4::tools::cmd_render, "print the prompt text an API request renders to"},
+    {"synth", dsv4::tools::cmd_synth, "write a synthetic DSV4 GGUF with random weights"},
     {"tokenize", dsv4::tools::cmd_tokenize, "print the token ids of a text"},
     {"detokenize", dsv4::tools::cmd_detokenize, "print the text of token ids"},
 };
