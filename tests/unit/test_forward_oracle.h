@@ -1,5 +1,5 @@
-// Test-side access to the oracle data of the tiny DSV4 models: the JSON sidecars (read with a
-// minimal JSON reader), the float32 logits and hc-state files, case discovery from the JSON
+// Test-side access to the oracle data of the tiny DSV4 models: the JSON sidecars (read with the
+// engine's JSON parser), the float32 logits and hc-state files, case discovery from the JSON
 // files present, and the per-row tolerance the golden README derives from the oracle's noise.
 #pragma once
 
@@ -21,6 +21,7 @@
 #include <string>
 #include <vector>
 
+#include "engine/common/json.h"
 #include "tests/unit/golden_dir.h"
 
 namespace dsv4::test {
@@ -47,119 +48,35 @@ struct Json {
     }
 };
 
-class JsonReader {
-  public:
-    explicit JsonReader(std::string text) : s_(std::move(text)) {}
-    Json parse() {
-        Json v = value();
-        skip();
-        if (i_ != s_.size()) fail("trailing bytes");
-        return v;
+// Converts the engine's JSON DOM into the plain tree the oracle tests walk.
+inline Json to_test_json(const json::Value& v) {
+    Json out;
+    switch (v.kind()) {
+        case json::Kind::Null:
+            break;
+        case json::Kind::Bool:
+            out.kind = Json::Kind::Bool;
+            out.boolean = v.as_bool();
+            break;
+        case json::Kind::Number:
+            out.kind = Json::Kind::Number;
+            out.number = v.as_double();
+            break;
+        case json::Kind::String:
+            out.kind = Json::Kind::String;
+            out.text = v.as_string();
+            break;
+        case json::Kind::Array:
+            out.kind = Json::Kind::Array;
+            for (const json::Value& item : v.children()) out.items.push_back(to_test_json(item));
+            break;
+        case json::Kind::Object:
+            out.kind = Json::Kind::Object;
+            for (size_t i = 0; i < v.size(); ++i) out.members[v.key_at(i)] = to_test_json(v.at(i));
+            break;
     }
-
-  private:
-    [[noreturn]] void fail(const char* what) {
-        throw std::runtime_error(std::string("golden JSON: ") + what + " at byte " +
-                                 std::to_string(i_));
-    }
-    void skip() {
-        while (i_ < s_.size() && std::isspace(static_cast<unsigned char>(s_[i_]))) ++i_;
-    }
-    bool eat(char c) {
-        skip();
-        if (i_ < s_.size() && s_[i_] == c) {
-            ++i_;
-            return true;
-        }
-        return false;
-    }
-    std::string string_body() {
-        std::string out;
-        while (i_ < s_.size() && s_[i_] != '"') {
-            char c = s_[i_++];
-            if (c != '\\') {
-                out += c;
-                continue;
-            }
-            if (i_ >= s_.size()) fail("bad escape");
-            c = s_[i_++];
-            switch (c) {
-                case 'n':
-                    out += '\n';
-                    break;
-                case 't':
-                    out += '\t';
-                    break;
-                case 'r':
-                    out += '\r';
-                    break;
-                case 'b':
-                    out += '\b';
-                    break;
-                case 'f':
-                    out += '\f';
-                    break;
-                case 'u': {
-                    // Sidecar strings are only compared as opaque text: keep the escape.
-                    out += "\\u" + s_.substr(i_, 4);
-                    i_ += 4;
-                    break;
-                }
-                default:
-                    out += c;
-            }
-        }
-        if (i_ >= s_.size()) fail("unterminated string");
-        ++i_;
-        return out;
-    }
-    Json value() {
-        skip();
-        if (i_ >= s_.size()) fail("unexpected end");
-        Json v;
-        const char c = s_[i_];
-        if (c == '{') {
-            ++i_;
-            v.kind = Json::Kind::Object;
-            if (eat('}')) return v;
-            do {
-                if (!eat('"')) fail("expected a key");
-                std::string key = string_body();
-                if (!eat(':')) fail("expected ':'");
-                v.members[key] = value();
-            } while (eat(','));
-            if (!eat('}')) fail("expected '}'");
-        } else if (c == '[') {
-            ++i_;
-            v.kind = Json::Kind::Array;
-            if (eat(']')) return v;
-            do v.items.push_back(value());
-            while (eat(','));
-            if (!eat(']')) fail("expected ']'");
-        } else if (c == '"') {
-            ++i_;
-            v.kind = Json::Kind::String;
-            v.text = string_body();
-        } else if (s_.compare(i_, 4, "true") == 0 || s_.compare(i_, 5, "false") == 0) {
-            v.kind = Json::Kind::Bool;
-            v.boolean = s_[i_] == 't';
-            i_ += v.boolean ? 4 : 5;
-        } else if (s_.compare(i_, 4, "null") == 0) {
-            i_ += 4;
-        } else {
-            v.kind = Json::Kind::Number;
-            const char* begin = s_.c_str() + i_;
-            char* end = nullptr;
-            v.number = std::strtod(begin, &end);
-            if (end == begin) fail("bad value");
-            i_ += static_cast<size_t>(end - begin);
-        }
-        return v;
-    }
-
-    std::string s_;
-    size_t i_ = 0;
-};
+    return out;
+}
 
 inline std::string read_text(const std::string& path) {
     std::ifstream in(path, std::ios::binary);
@@ -203,7 +120,7 @@ inline std::vector<GoldenCase> golden_cases() {
     for (const auto& entry : fs::directory_iterator(golden_dir())) {
         const std::string file = entry.path().filename().string();
         if (entry.path().extension() != ".json") continue;
-        Json meta = JsonReader(read_text(entry.path().string())).parse();
+        Json meta = to_test_json(json::parse(read_text(entry.path().string())).root());
         if (!meta.has("format") || meta["format"].text != "dsv4-golden-v1") continue;
         GoldenCase c;
         c.json_path = entry.path().string();

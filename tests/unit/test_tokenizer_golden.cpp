@@ -17,6 +17,7 @@
 #include <string>
 #include <vector>
 
+#include "engine/common/json.h"
 #include "engine/gguf/gguf_reader.h"
 #include "engine/tokenizer/tokenizer.h"
 #include "tests/unit/golden_dir.h"
@@ -25,120 +26,6 @@ extern char** environ;
 
 namespace dsv4::tokenizer {
 namespace {
-
-// ---- the few JSON fields the golden sidecars need, read without a JSON library ----
-
-void append_utf8(std::string& out, uint32_t cp) {
-    if (cp < 0x80) {
-        out += static_cast<char>(cp);
-    } else if (cp < 0x800) {
-        out += static_cast<char>(0xC0 | (cp >> 6));
-        out += static_cast<char>(0x80 | (cp & 0x3F));
-    } else if (cp < 0x10000) {
-        out += static_cast<char>(0xE0 | (cp >> 12));
-        out += static_cast<char>(0x80 | ((cp >> 6) & 0x3F));
-        out += static_cast<char>(0x80 | (cp & 0x3F));
-    } else {
-        out += static_cast<char>(0xF0 | (cp >> 18));
-        out += static_cast<char>(0x80 | ((cp >> 12) & 0x3F));
-        out += static_cast<char>(0x80 | ((cp >> 6) & 0x3F));
-        out += static_cast<char>(0x80 | (cp & 0x3F));
-    }
-}
-
-// Position just after `"key":` for the first occurrence of the key as an object key.
-std::optional<size_t> json_value_start(const std::string& json, const std::string& key) {
-    const std::string quoted = "\"" + key + "\"";
-    for (size_t at = json.find(quoted); at != std::string::npos; at = json.find(quoted, at + 1)) {
-        size_t pos = at + quoted.size();
-        while (pos < json.size() && std::isspace(static_cast<unsigned char>(json[pos]))) ++pos;
-        if (pos < json.size() && json[pos] == ':') {
-            ++pos;
-            while (pos < json.size() && std::isspace(static_cast<unsigned char>(json[pos]))) ++pos;
-            return pos;
-        }
-    }
-    return std::nullopt;
-}
-
-uint32_t parse_hex4(const std::string& json, size_t pos) {
-    if (pos + 4 > json.size()) throw std::runtime_error("truncated \\u escape");
-    return static_cast<uint32_t>(std::stoul(json.substr(pos, 4), nullptr, 16));
-}
-
-std::optional<std::string> json_string(const std::string& json, const std::string& key) {
-    const std::optional<size_t> start = json_value_start(json, key);
-    if (!start || json[*start] != '"') return std::nullopt;
-    std::string out;
-    for (size_t pos = *start + 1; pos < json.size(); ++pos) {
-        const char c = json[pos];
-        if (c == '"') return out;
-        if (c != '\\') {
-            out += c;
-            continue;
-        }
-        const char escaped = json.at(++pos);
-        switch (escaped) {
-            case 'n':
-                out += '\n';
-                break;
-            case 't':
-                out += '\t';
-                break;
-            case 'r':
-                out += '\r';
-                break;
-            case 'b':
-                out += '\b';
-                break;
-            case 'f':
-                out += '\f';
-                break;
-            case 'u': {
-                uint32_t cp = parse_hex4(json, pos + 1);
-                pos += 4;
-                const bool high_surrogate = cp >= 0xD800 && cp <= 0xDBFF;
-                if (high_surrogate && json.compare(pos + 1, 2, "\\u") == 0) {
-                    const uint32_t low = parse_hex4(json, pos + 3);
-                    if (low >= 0xDC00 && low <= 0xDFFF) {
-                        cp = 0x10000 + ((cp - 0xD800) << 10) + (low - 0xDC00);
-                        pos += 6;
-                    }
-                }
-                append_utf8(out, cp);
-                break;
-            }
-            default:
-                out += escaped;
-                break;  // \" \\ \/
-        }
-    }
-    throw std::runtime_error("unterminated JSON string for key " + key);
-}
-
-std::optional<std::vector<TokenId>> json_int_array(const std::string& json,
-                                                   const std::string& key) {
-    const std::optional<size_t> start = json_value_start(json, key);
-    if (!start || json[*start] != '[') return std::nullopt;
-    const size_t end = json.find(']', *start);
-    std::vector<TokenId> values;
-    std::string body = json.substr(*start + 1, end - *start - 1);
-    for (char& c : body) {
-        if (c == ',') c = ' ';
-    }
-    std::istringstream in(body);
-    long long value = 0;
-    while (in >> value) values.push_back(static_cast<TokenId>(value));
-    return values;
-}
-
-TEST(TokenizerGoldenJson, DecodesEscapesAndSurrogatePairs) {
-    const std::string json =
-        R"({"a": 1, "prompt_text" : "x\n\"\\\u00e9\u4e2d\ud83d\ude00", "prompt_tokens": [0, 12,7]})";
-    EXPECT_EQ(json_string(json, "prompt_text"), "x\n\"\\\u00e9\u4e2d\U0001F600");
-    EXPECT_EQ(json_int_array(json, "prompt_tokens"), (std::vector<TokenId>{0, 12, 7}));
-    EXPECT_EQ(json_string(json, "missing"), std::nullopt);
-}
 
 // ---- golden cases ----
 
@@ -162,13 +49,16 @@ std::vector<GoldenCase> discover_golden_cases() {
     if (!std::filesystem::is_directory(dir)) return cases;
     for (const auto& entry : std::filesystem::directory_iterator(dir)) {
         if (entry.path().extension() != ".json") continue;
-        const std::string json = read_file(entry.path());
-        const auto model = json_string(json, "model");
-        const auto text = json_string(json, "prompt_text");
-        const auto tokens = json_int_array(json, "prompt_tokens");
-        if (!model || !text || !tokens) continue;
-        cases.push_back(
-            {entry.path().filename().string(), (dir / *model).string(), *text, *tokens});
+        const json::Document doc = json::parse(read_file(entry.path()));
+        const json::Value* model = doc.root().find("model");
+        const json::Value* text = doc.root().find("prompt_text");
+        const json::Value* tokens = doc.root().find("prompt_tokens");
+        if (model == nullptr || text == nullptr || tokens == nullptr) continue;
+        std::vector<TokenId> ids;
+        for (const json::Value& id : tokens->children())
+            ids.push_back(static_cast<TokenId>(id.as_int64().value()));
+        cases.push_back({entry.path().filename().string(), (dir / model->as_string()).string(),
+                         text->as_string(), ids});
     }
     std::sort(cases.begin(), cases.end(),
               [](const GoldenCase& a, const GoldenCase& b) { return a.json_name < b.json_name; });
