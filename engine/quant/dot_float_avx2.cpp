@@ -59,13 +59,14 @@ struct FloatDot {
     template <int NR, int NA, bool kPartial>
     DSV4_INLINE static void step(const uint8_t* const* w, const float* const* x, int64_t i,
                                  int64_t count, __m256 (&acc)[NR][NA]) {
+        if constexpr (NA == 1 && !kPartial)
+            prefetch_span<NR * 8 * Weights::kElemBytes>(w[NR] + NR * Weights::kElemBytes * i);
         __m256 xv[NA];
         DSV4_UNROLL
         for (int a = 0; a < NA; ++a)
             xv[a] = kPartial ? load_partial_f32(x[a] + i, count) : _mm256_loadu_ps(x[a] + i);
         DSV4_UNROLL
         for (int r = 0; r < NR; ++r) {
-            prefetch(w[r] + Weights::kElemBytes * i + kPrefetchBytes);
             const __m256 wv =
                 kPartial ? Weights::load_partial(w[r], i, count) : Weights::load(w[r], i);
             DSV4_UNROLL

@@ -51,13 +51,14 @@ struct FloatDot {
     template <int NR, int NA, bool kMasked>
     DSV4_INLINE static void step(const uint8_t* const* w, const float* const* x, int64_t i,
                                  __mmask16 m, __m512 (&acc)[NR][NA]) {
+        if constexpr (NA == 1 && !kMasked)
+            prefetch_span<NR * 16 * Weights::kElemBytes>(w[NR] + NR * Weights::kElemBytes * i);
         __m512 xv[NA];
         DSV4_UNROLL
         for (int a = 0; a < NA; ++a)
             xv[a] = kMasked ? _mm512_maskz_loadu_ps(m, x[a] + i) : _mm512_loadu_ps(x[a] + i);
         DSV4_UNROLL
         for (int r = 0; r < NR; ++r) {
-            prefetch(w[r] + Weights::kElemBytes * i + kPrefetchBytes);
             const __m512 wv = kMasked ? Weights::load_masked(w[r], i, m) : Weights::load(w[r], i);
             DSV4_UNROLL
             for (int a = 0; a < NA; ++a) acc[r][a] = _mm512_fmadd_ps(wv, xv[a], acc[r][a]);

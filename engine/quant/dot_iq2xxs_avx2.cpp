@@ -60,13 +60,13 @@ struct Iq2xxsDot {
             for (int a = 0; a < NA; ++a) acc[r][a] = _mm256_setzero_ps();
         }
         for (int64_t b = 0; b < n / kQK_K; ++b) {
+            if constexpr (NA == 1) prefetch_span<NR * kBlockBytes>(w[NR] + NR * kBlockBytes * b);
             const uint8_t* y[NA];
             DSV4_UNROLL
             for (int a = 0; a < NA; ++a) y[a] = act[a] + sizeof(BlockQ8K) * b;
             DSV4_UNROLL
             for (int r = 0; r < NR; ++r) {
                 const uint8_t* p = w[r] + kBlockBytes * b;
-                prefetch_block_ahead<kBlockBytes>(p);
                 __m256i isum[NA][2];
                 DSV4_UNROLL
                 for (int a = 0; a < NA; ++a) isum[a][0] = isum[a][1] = _mm256_setzero_si256();

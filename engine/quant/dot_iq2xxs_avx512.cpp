@@ -139,13 +139,13 @@ struct Iq2xxsDot {
             for (int a = 0; a < NA; ++a) acc[r][a] = _mm512_setzero_ps();
         }
         for (int64_t b = 0; b < n / kQK_K; ++b) {
+            if constexpr (NA == 1) prefetch_span<NR * kBlockBytes>(w[NR] + NR * kBlockBytes * b);
             ActBlock y[NA];
             DSV4_UNROLL
             for (int a = 0; a < NA; ++a) y[a] = load_act(act[a] + sizeof(BlockQ8K) * b);
             DSV4_UNROLL
             for (int r = 0; r < NR; ++r) {
                 const uint8_t* p = w[r] + kBlockBytes * b;
-                prefetch_block_ahead<kBlockBytes>(p);
                 const RowBlock wb = unpack(p);
                 DSV4_UNROLL
                 for (int a = 0; a < NA; ++a) acc[r][a] = accumulate(wb, y[a], acc[r][a]);

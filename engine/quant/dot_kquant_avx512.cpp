@@ -330,6 +330,8 @@ struct KQuantDot {
             for (int a = 0; a < NA; ++a) acc[r][a] = _mm512_setzero_ps();
         }
         for (int64_t b = 0; b < n / kQK_K; ++b) {
+            if constexpr (NA == 1)
+                prefetch_span<NR * Format::kBlockBytes>(w[NR] + NR * Format::kBlockBytes * b);
             ActBlock y[NA];
             DSV4_UNROLL
             for (int a = 0; a < NA; ++a)
@@ -337,7 +339,6 @@ struct KQuantDot {
             DSV4_UNROLL
             for (int r = 0; r < NR; ++r) {
                 const uint8_t* p = w[r] + Format::kBlockBytes * b;
-                prefetch_block_ahead<Format::kBlockBytes>(p);
                 const RowBlock wb = Format::unpack(p);
                 DSV4_UNROLL
                 for (int a = 0; a < NA; ++a) acc[r][a] = accumulate<Format>(wb, y[a], acc[r][a]);

@@ -120,6 +120,8 @@ struct QuantizedDot {
             for (int a = 0; a < NA; ++a) acc[r][a] = _mm256_setzero_ps();
         }
         for (int64_t b = 0; b < nb; ++b) {
+            if constexpr (NA == 1)
+                prefetch_span<NR * Format::kBlockBytes>(w[NR] + NR * Format::kBlockBytes * b);
             __m256i aq[NA], offset_sum[NA];
             DSV4_UNROLL
             for (int a = 0; a < NA; ++a) {
@@ -130,7 +132,6 @@ struct QuantizedDot {
             DSV4_UNROLL
             for (int r = 0; r < NR; ++r) {
                 const uint8_t* p = w[r] + Format::kBlockBytes * b;
-                prefetch(p + kPrefetchBytes);
                 const __m256i wq = Format::quants(p);
                 const float dw = Format::scale(p);
                 DSV4_UNROLL

@@ -204,6 +204,8 @@ struct QuantizedDot {
                                   __m512 (&acc)[NR][NA]) {
         const __m512i lanes[2] = {block_lane_index(),
                                   _mm512_add_epi32(block_lane_index(), _mm512_set1_epi32(2))};
+        if constexpr (NA == 1)
+            prefetch_span<NR * 4 * Format::kBlockBytes>(w[NR] + NR * Format::kBlockBytes * b);
         __m512i q[NA][2], offset_sum[NA][2];
         __m512 da[NA][2];
         DSV4_UNROLL
@@ -223,7 +225,6 @@ struct QuantizedDot {
         DSV4_UNROLL
         for (int r = 0; r < NR; ++r) {
             const uint8_t* p = w[r] + Format::kBlockBytes * b;
-            prefetch_block_ahead<4 * Format::kBlockBytes>(p);
             const __m512 scales = _mm512_zextps128_ps512(Format::scales4(p));
             DSV4_UNROLL
             for (int half = 0; half < 2; ++half) {
@@ -268,7 +269,6 @@ struct QuantizedDot {
         DSV4_UNROLL
         for (int r = 0; r < NR; ++r) {
             const uint8_t* p = w[r] + Format::kBlockBytes * b;
-            prefetch(p + kPrefetchBytes);
             const __m512i wq = Format::template quants<kPair>(p);
             const __m512 dw = _mm512_permutexvar_ps(
                 lanes, _mm512_zextps128_ps512(Format::template scales<kPair>(p)));
@@ -297,6 +297,8 @@ struct FloatDot {
             for (int a = 0; a < NA; ++a) acc[r][a] = _mm512_setzero_ps();
         }
         for (int64_t b = 0; b < n / kQK8_0; ++b) {
+            if constexpr (NA == 1)
+                prefetch_span<NR * Format::kBlockBytes>(w[NR] + NR * Format::kBlockBytes * b);
             __m512 x_lo[NA], x_hi[NA];
             DSV4_UNROLL
             for (int a = 0; a < NA; ++a) {
@@ -307,7 +309,6 @@ struct FloatDot {
             DSV4_UNROLL
             for (int r = 0; r < NR; ++r) {
                 const uint8_t* p = w[r] + Format::kBlockBytes * b;
-                prefetch(p + kPrefetchBytes);
                 __m512 lo, hi;
                 Format::dequantize(p, lo, hi);
                 DSV4_UNROLL

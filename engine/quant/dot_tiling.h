@@ -22,16 +22,19 @@ namespace dsv4::quant::detail {
 // where out[r * NA + a] receives dot(w[r], act[a]). The tile must compute each (r, a) with the
 // same operation sequence whatever NR, NA and the slot of r and a: that is what makes results
 // independent of how a call is split (contract point 1). Tiles always get NR real pointers:
-// the rows past the end repeat the last row and their results are dropped.
+// the rows past the end repeat the last row and their results are dropped. w[NR] is where the
+// next decode tile's rows start (w[0] when there is none): a decode tile streams once through
+// short rows, so it prefetches its successor rather than its own rows.
 
 template <class K, int NR, int NA>
 void run_tile(const DotArgs& args, int64_t r0, int64_t a0) {
-    const uint8_t* w[NR];
+    const uint8_t* w[NR + 1];
     const uint8_t* act[NA];
     for (int r = 0; r < NR; ++r) {
         const int64_t row = r0 + r < args.n_rows ? r0 + r : args.n_rows - 1;
         w[r] = args.w + static_cast<size_t>(row) * args.w_row_bytes;
     }
+    w[NR] = r0 + NR < args.n_rows ? args.w + static_cast<size_t>(r0 + NR) * args.w_row_bytes : w[0];
     for (int a = 0; a < NA; ++a)
         act[a] = args.act + static_cast<size_t>(a0 + a) * args.act_row_bytes;
     float out[NR * NA];

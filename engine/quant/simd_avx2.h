@@ -37,9 +37,6 @@ void dot_f16(const DotArgs& args);
 void dot_bf16(const DotArgs& args);
 void dot_f32(const DotArgs& args);
 
-// How far ahead of the current block the decode loops prefetch weight bytes.
-inline constexpr int kPrefetchBytes = 768;
-
 inline uint16_t load_u16(const uint8_t* p) {
     uint16_t v;
     std::memcpy(&v, p, sizeof v);
@@ -62,15 +59,18 @@ inline float f16_at(const uint8_t* p) {
     return _cvtsh_ss(load_u16(p));
 }
 
+// Into L2 (prefetcht1): what is prefetched is the next tile, which may be larger than L1.
 // Always inlined: an out-of-line helper whose only effect is a prefetch is judged side-effect
 // free by gcc, and its calls are then deleted.
 DSV4_INLINE void prefetch(const uint8_t* p) {
-    __builtin_prefetch(p, 0, 3);
+    __builtin_prefetch(p, 0, 2);
 }
 
-template <int kBlockBytes>
-DSV4_INLINE void prefetch_block_ahead(const uint8_t* block) {
-    for (int line = 0; line < kBlockBytes; line += 64) prefetch(block + kPrefetchBytes + line);
+// Prefetches kBytes from p, one request per cache line: a decode tile calls it once per step for
+// the matching share of the next tile's rows (see dot_tiling.h).
+template <int kBytes>
+DSV4_INLINE void prefetch_span(const uint8_t* p) {
+    for (int offset = 0; offset < kBytes; offset += 64) prefetch(p + offset);
 }
 
 // Sum of the 8 lanes in a fixed order, so one accumulator always reduces to the same value.
@@ -105,12 +105,11 @@ struct DequantizingDot {
             for (int a = 0; a < NA; ++a) acc[r][a] = _mm256_setzero_ps();
         }
         for (int64_t b = 0; b < n / Format::kBlockElems; ++b) {
+            if constexpr (NA == 1)
+                prefetch_span<NR * Format::kBlockBytes>(w[NR] + NR * Format::kBlockBytes * b);
             DSV4_UNROLL
-            for (int r = 0; r < NR; ++r) {
-                const uint8_t* p = w[r] + Format::kBlockBytes * b;
-                prefetch_block_ahead<Format::kBlockBytes>(p);
-                Format::dequantize(p, weights[r]);
-            }
+            for (int r = 0; r < NR; ++r)
+                Format::dequantize(w[r] + Format::kBlockBytes * b, weights[r]);
             for (int c = 0; c < kChunks; ++c) {
                 DSV4_UNROLL
                 for (int a = 0; a < NA; ++a) {
