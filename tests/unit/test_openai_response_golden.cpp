@@ -7,9 +7,11 @@
 // reference does something a client cannot use, a named test states what is sent instead.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cctype>
 #include <cstdio>
 #include <fstream>
+#include <functional>
 #include <map>
 #include <memory>
 #include <optional>
@@ -97,10 +99,11 @@ void write_normalized(json::Writer& out, const json::Value& value, IdRenamer& id
             out.string(ids.rename(value.as_string()));
             break;
         case json::Kind::Number:
+            // By value: the reference respells numbers it re-serializes (-1.5e-3 as -0.0015).
             if (in_usage) {
                 out.number(0);
             } else {
-                out.raw(value.number_text());
+                out.number(value.as_double());
             }
             break;
         default:
@@ -196,18 +199,53 @@ std::string from_hex(const std::string& hex) {
 
 // ---- running a parse case ----
 
+enum class Api : uint8_t { OpenAI, Anthropic, Responses };
+
+struct ApiInfo {
+    Endpoint endpoint;
+    std::string_view request_key;   // in request_bodies
+    std::string_view expected_key;  // in expected
+    std::string_view call_prefix;
+};
+
+ApiInfo api_info(Api api) {
+    switch (api) {
+        case Api::Anthropic:
+            return {Endpoint::AnthropicMessages, "anthropic", "anthropic_response", "toolu_"};
+        case Api::Responses:
+            return {Endpoint::Responses, "responses", "responses_response", "call_"};
+        case Api::OpenAI:
+            break;
+    }
+    return {Endpoint::ChatCompletions, "openai", "openai_response", "call_"};
+}
+
+// Item ids as the reference draws them: prefix + 24 hex of one repeated byte.
+std::function<std::string(std::string_view)> counting_item_ids() {
+    auto count = std::make_shared<int>(0);
+    return [count](std::string_view prefix) {
+        char byte[3];
+        std::snprintf(byte, sizeof byte, "%02x", ++*count & 0xFF);
+        std::string id(prefix);
+        for (int i = 0; i < 12; ++i) id += byte;
+        return id;
+    };
+}
+
 struct ParseRun {
     ParsedOutput output;
     std::string body;            // ours, normalised
-    std::string reference_body;  // the reference's, normalised
+    std::string reference_body;  // the reference's, normalised ("null" when it sent none)
     std::string text;            // the generated text
     bool thinking = false;
 };
 
-ParseRun run_parse_case(const json::Value& c) {
+ParseRun run_parse_case(const json::Value& c, Api api = Api::OpenAI) {
+    ApiInfo info = api_info(api);
     const json::Value& expected = member(c, "expected");
-    const std::string& request_body = member(member(c, "request_bodies"), "openai").as_string();
-    MappedRequest request = map_request(Endpoint::ChatCompletions, request_body, {});
+    const std::string& request_body =
+        member(member(c, "request_bodies"), info.request_key).as_string();
+    MappedRequest request = map_request(info.endpoint, request_body, {});
     ParseRun run;
     run.thinking = thinking_enabled(request.conversation.think_mode());
     bool tools = request.conversation.tools_active();
@@ -218,13 +256,27 @@ ParseRun run_parse_case(const json::Value& c) {
     run.text = member(c, "text").as_string();
     GenerationEnd end =
         member(c, "end").as_string() == "eos" ? GenerationEnd::Stop : GenerationEnd::Length;
-    CountingIds ids("call_");
+    CountingIds ids{std::string(info.call_prefix)};
     ToolSchemaIndex schemas(request.conversation.tools);
     run.output = parse_output(run.text, end, {run.thinking, tools, &schemas}, ids);
     ResponseMeta meta{"chatcmpl-1", request.options.model, kReferenceTime};
+    std::string body;
+    if (api == Api::OpenAI) {
+        body = chat_completion_body(meta, run.output, {});
+    } else if (api == Api::Anthropic) {
+        body = anthropic_message_body(meta, run.output, {});
+    } else {
+        ResponsesMeta responses{"resp_000000000000000000000000",
+                                request.options.model,
+                                kReferenceTime,
+                                request.options.emit_reasoning_summary,
+                                &request.conversation.tools,
+                                counting_item_ids()};
+        body = responses_body(responses, run.output, {});
+    }
     IdRenamer ours, theirs;
-    run.body = normalized(chat_completion_body(meta, run.output, {}), ours);
-    run.reference_body = normalized(member(expected, "openai_response"), theirs);
+    run.body = normalized(body, ours);
+    run.reference_body = normalized(member(expected, info.expected_key), theirs);
     return run;
 }
 
@@ -283,6 +335,19 @@ TEST_P(GoldenParse, ChatCompletionBodyMatchesReference) {
     if (line.id != "parse-tool-content-trailing-ws-trimmed" &&
         line.id != "parse-tool-plain-xml-variant") {
         EXPECT_EQ(run.output.tool_calls_dsml, reference_dsml);
+    }
+}
+
+TEST_P(GoldenParse, AnthropicAndResponsesBodiesMatchReference) {
+    const VectorLine& line = GetParam();
+    ASSERT_TRUE(line.load_error.empty()) << line.load_error;
+    auto difference = parse_differences().find(line.id);
+    if (difference != parse_differences().end()) {
+        GTEST_SKIP() << "deliberate difference, see ParseGoldenDifference." << difference->second;
+    }
+    for (Api api : {Api::Anthropic, Api::Responses}) {
+        ParseRun run = run_parse_case(line.document->root(), api);
+        EXPECT_EQ(run.body, run.reference_body) << api_info(api).expected_key;
     }
 }
 
@@ -464,82 +529,204 @@ TEST(ParseGoldenDifference, ReplayBlockKeepsAllSeparatorWhitespace) {
 
 // ---- streams ----
 
-// A stream as a list of deltas: "role:…", "reasoning:…", "content:…", "text:…" (completions),
-// "tool#i:<id>:<type>:<name>", "args#i:…", "finish:…", "usage:<normalised usage>", "[DONE]".
-// Adjacent text of one kind and argument fragments of one call are joined. Every chunk's
-// envelope (id, object, created, model) goes to `envelopes`.
-std::vector<std::string> stream_segments(const std::vector<std::string>& payloads, IdRenamer& ids,
-                                         std::vector<std::string>& envelopes) {
-    std::vector<std::string> segments;
-    auto add = [&](std::string segment) {
-        for (std::string_view joinable : {"reasoning:", "content:", "text:", "args#"}) {
-            if (!segment.starts_with(joinable) || segments.empty()) continue;
-            std::string head = segment.substr(0, segment.find(':') + 1);
-            if (segments.back().starts_with(head)) {
-                segments.back() += segment.substr(head.size());
-                return;
-            }
+// A stream as a list of deltas. Chat and completions: "role:…", "reasoning:…", "content:…",
+// "text:…", "tool#i:<id>:<type>:<name>", "args#i:…", "finish:…", "usage:<normalised>", "[DONE]".
+// Anthropic: "thinking#i:…", "text#i:…", "json#i:…" for deltas, "<event name>:<normalised data>"
+// otherwise. Responses: "reasoning@i:…", "text@i:…" for deltas, "<type>:<normalised data>"
+// otherwise. Adjacent deltas of one kind and block are joined; each chunk's envelope (chat and
+// completions: id, object, created, model) goes to `envelopes`.
+class Segments {
+  public:
+    explicit Segments(IdRenamer& ids) : ids_(ids) {}
+
+    void add(std::string segment) {
+        size_t colon = segment.find(':');
+        std::string head = segment.substr(0, colon + 1);
+        bool joinable = false;
+        for (std::string_view prefix :
+             {"reasoning", "content:", "text", "args#", "thinking#", "json#"}) {
+            joinable = joinable || head.starts_with(prefix);
         }
-        segments.push_back(std::move(segment));
-    };
-    for (const std::string& payload : payloads) {
-        if (payload == kStreamDone) {
-            add("[DONE]");
-            continue;
-        }
-        json::Document document = json::parse(payload);
-        const json::Value& chunk = document.root();
-        json::Writer envelope;
-        envelope.begin_object();
-        for (std::string_view key : {"id", "object", "created", "model"}) {
-            envelope.key(key).raw(key == "created" ? "0" : member(chunk, key).raw());
-        }
-        envelopes.push_back(envelope.end_object().take());
-        const json::Value& choices = member(chunk, "choices");
-        if (choices.size() == 0) {
-            add("usage:" + normalized(member(chunk, "usage"), ids, true));
-            continue;
-        }
-        const json::Value& choice = choices.at(0);
-        const json::Value& finish = member(choice, "finish_reason");
-        if (const json::Value* text = choice.find("text")) {
-            if (!text->as_string().empty()) add("text:" + text->as_string());
+        if (joinable && !list.empty() && list.back().starts_with(head)) {
+            list.back() += segment.substr(head.size());
         } else {
-            const json::Value& delta = member(choice, "delta");
-            for (size_t i = 0; i < delta.size(); ++i) {
-                const std::string& key = delta.key_at(i);
-                const json::Value& value = delta.at(i);
-                if (key == "role") add("role:" + value.as_string());
-                if (key == "content") add("content:" + value.as_string());
-                if (key == "reasoning_content") add("reasoning:" + value.as_string());
-                if (key != "tool_calls") continue;
-                for (const json::Value& call : value.children()) {
-                    std::string index = std::to_string(*member(call, "index").as_int64());
-                    const json::Value& function = member(call, "function");
-                    if (call.find("id") != nullptr) {
-                        add("tool#" + index + ":" + ids.rename(member(call, "id").as_string()) +
-                            ":" + member(call, "type").as_string() + ":" +
+            list.push_back(std::move(segment));
+        }
+    }
+
+    std::string json(const json::Value& value) { return normalized(value, ids_); }
+    std::string id(const std::string& text) { return ids_.rename(text); }
+
+    std::vector<std::string> list;
+    std::vector<std::string> envelopes;
+
+  private:
+    IdRenamer& ids_;
+};
+
+void add_chat_chunk(const json::Value& chunk, Segments& out) {
+    json::Writer envelope;
+    envelope.begin_object();
+    for (std::string_view key : {"id", "object", "created", "model"}) {
+        envelope.key(key).raw(key == "created" ? "0" : member(chunk, key).raw());
+    }
+    out.envelopes.push_back(envelope.end_object().take());
+    const json::Value& choices = member(chunk, "choices");
+    if (choices.size() == 0) {
+        IdRenamer unused;
+        out.add("usage:" + normalized(member(chunk, "usage"), unused, true));
+        return;
+    }
+    const json::Value& choice = choices.at(0);
+    if (const json::Value* text = choice.find("text")) {
+        if (!text->as_string().empty()) out.add("text:" + text->as_string());
+    } else {
+        const json::Value& delta = member(choice, "delta");
+        for (size_t i = 0; i < delta.size(); ++i) {
+            const std::string& key = delta.key_at(i);
+            const json::Value& value = delta.at(i);
+            if (key == "role") out.add("role:" + value.as_string());
+            if (key == "content") out.add("content:" + value.as_string());
+            if (key == "reasoning_content") out.add("reasoning:" + value.as_string());
+            if (key != "tool_calls") continue;
+            for (const json::Value& call : value.children()) {
+                std::string index = std::to_string(*member(call, "index").as_int64());
+                const json::Value& function = member(call, "function");
+                if (call.find("id") != nullptr) {
+                    out.add("tool#" + index + ":" + out.id(member(call, "id").as_string()) + ":" +
+                            member(call, "type").as_string() + ":" +
                             member(function, "name").as_string());
-                    }
-                    const json::Value* arguments = function.find("arguments");
-                    if (arguments != nullptr && !arguments->as_string().empty()) {
-                        add("args#" + index + ":" + arguments->as_string());
-                    }
+                }
+                const json::Value* arguments = function.find("arguments");
+                if (arguments != nullptr && !arguments->as_string().empty()) {
+                    out.add("args#" + index + ":" + arguments->as_string());
                 }
             }
         }
-        if (!finish.is_null()) add("finish:" + finish.as_string());
     }
-    return segments;
+    const json::Value& finish = member(choice, "finish_reason");
+    if (!finish.is_null()) out.add("finish:" + finish.as_string());
+}
+
+void add_anthropic_event(const SseEvent& event, const json::Value& data, Segments& out) {
+    const std::string& type = member(data, "type").as_string();
+    if (type != event.name) out.add("event-name-mismatch:" + event.name + "/" + type);
+    if (type == "content_block_delta") {
+        std::string index = std::to_string(*member(data, "index").as_int64());
+        const json::Value& delta = member(data, "delta");
+        const std::string& kind = member(delta, "type").as_string();
+        if (kind == "thinking_delta")
+            out.add("thinking#" + index + ":" + delta.find("thinking")->as_string());
+        if (kind == "text_delta") out.add("text#" + index + ":" + delta.find("text")->as_string());
+        if (kind == "input_json_delta") {
+            out.add("json#" + index + ":" + delta.find("partial_json")->as_string());
+        }
+        if (kind == "signature_delta") out.add("signature#" + index + ":" + out.json(delta));
+        return;
+    }
+    out.add(type + ":" + out.json(data));
+}
+
+void add_responses_event(const json::Value& data, size_t position, Segments& out) {
+    const std::string& type = member(data, "type").as_string();
+    if (*member(data, "sequence_number").as_int64() != static_cast<int64_t>(position)) {
+        out.add("sequence-number-out-of-order:" + type);
+    }
+    std::string index = data.find("output_index") != nullptr
+                            ? std::to_string(*data.find("output_index")->as_int64())
+                            : "";
+    if (type == "response.reasoning_summary_text.delta") {
+        out.add("reasoning@" + index + ":" + member(data, "delta").as_string());
+        return;
+    }
+    if (type == "response.output_text.delta") {
+        out.add("text@" + index + ":" + member(data, "delta").as_string());
+        return;
+    }
+    json::Writer rest;
+    rest.begin_object();
+    for (size_t i = 0; i < data.size(); ++i) {
+        if (data.key_at(i) == "sequence_number") continue;
+        rest.key(data.key_at(i)).raw(out.json(data.at(i)));
+    }
+    out.add(type + ":" + rest.end_object().take());
+}
+
+Segments stream_segments(const std::string& api, const std::vector<SseEvent>& events,
+                         IdRenamer& ids) {
+    Segments out(ids);
+    for (size_t position = 0; position < events.size(); ++position) {
+        const SseEvent& event = events[position];
+        if (event.data == kStreamDone) {
+            out.add("[DONE]");
+            continue;
+        }
+        json::Document document = json::parse(event.data);
+        if (api == "anthropic") {
+            add_anthropic_event(event, document.root(), out);
+        } else if (api == "responses") {
+            add_responses_event(document.root(), position, out);
+        } else {
+            add_chat_chunk(document.root(), out);
+        }
+    }
+    return out;
 }
 
 struct StreamRun {
     std::string api;
-    std::vector<std::string> payloads;
+    std::vector<SseEvent> events;
     int consumed = 0;
     ParsedOutput output;
     std::vector<std::string> segments, reference_segments;
     std::vector<std::string> envelopes, reference_envelopes;
+};
+
+// The four projections behind one interface, for the decode loop below.
+class Projection {
+  public:
+    Projection(const std::string& api, const MappedRequest& request) : api_(api) {
+        ResponseMeta meta{api == "completions" ? "cmpl-1" : "chatcmpl-1", request.options.model,
+                          kReferenceTime};
+        bool usage = request.options.include_usage;
+        chat_.emplace(meta, usage);
+        completion_.emplace(meta, usage);
+        anthropic_.emplace(meta);
+        responses_.emplace(ResponsesMeta{"resp_000000000000000000000000", request.options.model,
+                                         kReferenceTime, request.options.emit_reasoning_summary,
+                                         &request.conversation.tools, counting_item_ids()});
+    }
+
+    void start(std::vector<SseEvent>& out) {
+        if (api_ == "openai") out.push_back({"", chat_->role_chunk()});
+        if (api_ == "anthropic") out.push_back(anthropic_->message_start({}));
+        if (api_ == "responses") out.push_back({"", responses_->created_event()});
+    }
+
+    void add(const std::vector<OutputEvent>& events, std::vector<SseEvent>& out) {
+        std::vector<std::string> payloads;
+        if (api_ == "openai") chat_->add(events, payloads);
+        if (api_ == "completions") completion_->add(events, payloads);
+        if (api_ == "anthropic") anthropic_->add(events, out);
+        if (api_ == "responses") responses_->add(events, payloads);
+        for (std::string& payload : payloads) out.push_back({"", std::move(payload)});
+    }
+
+    void finish(const ParsedOutput& output, std::vector<SseEvent>& out) {
+        std::vector<std::string> payloads;
+        if (api_ == "openai") chat_->finish(output.finish_reason, {}, payloads);
+        if (api_ == "completions") completion_->finish(output.finish_reason, {}, payloads);
+        if (api_ == "anthropic") anthropic_->finish(output.finish_reason, {}, out);
+        if (api_ == "responses") responses_->finish(output, {}, payloads);
+        for (std::string& payload : payloads) out.push_back({"", std::move(payload)});
+    }
+
+  private:
+    std::string api_;
+    std::optional<ChatCompletionStream> chat_;
+    std::optional<CompletionStream> completion_;
+    std::optional<AnthropicMessageStream> anthropic_;
+    std::optional<ResponsesStream> responses_;
 };
 
 // The decode loop as the reference runs it over scripted pieces: stop at the block close, at
@@ -558,22 +745,15 @@ StreamRun run_stream_case(const json::Value& c) {
     }
     ToolSchemaIndex schemas(request.conversation.tools);
     OutputParserOptions options{thinking && !completions, tools && !completions, &schemas};
-    CountingIds ids("call_");
+    CountingIds ids(run.api == "anthropic" ? "toolu_" : "call_");
     OutputParser parser(options, ids);
-    ResponseMeta meta{completions ? "cmpl-1" : "chatcmpl-1", request.options.model, kReferenceTime};
-    bool usage = request.options.include_usage;
-    ChatCompletionStream chat(meta, usage);
-    CompletionStream completion(meta, usage);
+    Projection projection(run.api, request);
     std::vector<OutputEvent> events;
     auto project = [&] {
-        if (completions) {
-            completion.add(events, run.payloads);
-        } else {
-            chat.add(events, run.payloads);
-        }
+        projection.add(events, run.events);
         events.clear();
     };
-    if (!completions) run.payloads.push_back(chat.role_chunk());
+    projection.start(run.events);
 
     std::optional<int> max_tokens = request.options.max_tokens;
     GenerationEnd end = GenerationEnd::Stop;
@@ -607,24 +787,26 @@ StreamRun run_stream_case(const json::Value& c) {
     parser.finish(end, events);
     project();
     run.output = parser.result();
-    if (completions) {
-        completion.finish(run.output.finish_reason, {}, run.payloads);
-    } else {
-        chat.finish(run.output.finish_reason, {}, run.payloads);
-    }
+    projection.finish(run.output, run.events);
 
-    std::vector<std::string> reference_payloads;
+    std::vector<SseEvent> reference;
     for (const json::Value& event : member(member(c, "expected"), "events").children()) {
+        const json::Value& name = member(event, "event");
         const json::Value& data = member(event, "data");
-        reference_payloads.push_back(data.is_string() ? data.as_string() : json::serialize(data));
+        reference.push_back({name.is_null() ? "" : name.as_string(),
+                             data.is_string() ? data.as_string() : json::serialize(data)});
     }
     IdRenamer ours, theirs;
-    run.segments = stream_segments(run.payloads, ours, run.envelopes);
-    run.reference_segments = stream_segments(reference_payloads, theirs, run.reference_envelopes);
+    Segments our_segments = stream_segments(run.api, run.events, ours);
+    Segments reference_segments = stream_segments(run.api, reference, theirs);
+    run.segments = our_segments.list;
+    run.envelopes = our_segments.envelopes;
+    run.reference_segments = reference_segments.list;
+    run.reference_envelopes = reference_segments.envelopes;
     return run;
 }
 
-// Whatever the reference says, our own stream must add up to our own final message.
+// Whatever the reference says, our own chat stream must add up to our own final message.
 void expect_stream_matches_message(const StreamRun& run) {
     std::string content, reasoning;
     std::map<std::string, std::string> arguments;
@@ -654,6 +836,7 @@ const std::map<std::string, std::string, std::less<>>& stream_differences() {
         {"stream-openai-no-tools-dsml", "WithoutToolsDsmlIsContent"},
         {"stream-openai-json-param-raw-forwarding", "JsonValuesAreSentMinified"},
         {"stream-openai-loose-nested-stream", "LooseNestedParametersAreStreamed"},
+        {"stream-responses-malformed-recovered", "MalformedBlockIsStreamedAsResponsesText"},
     };
     return cases;
 }
@@ -664,19 +847,21 @@ TEST_P(GoldenStream, DeltasMatchReference) {
     const VectorLine& line = GetParam();
     ASSERT_TRUE(line.load_error.empty()) << line.load_error;
     const json::Value& c = line.document->root();
-    std::string api = member(c, "api").as_string();
-    if (api != "openai" && api != "completions") {
-        GTEST_SKIP() << api << " stream shapes are not projected yet";
-    }
     StreamRun run = run_stream_case(c);
     EXPECT_EQ(run.consumed, *member(member(c, "expected"), "consumed_pieces").as_int64());
-    expect_stream_matches_message(run);
+    if (run.api == "openai" || run.api == "completions") expect_stream_matches_message(run);
+    for (const SseEvent& event : run.events) {
+        EXPECT_EQ(event.name.empty(), run.api != "anthropic") << event.name;
+    }
     auto difference = stream_differences().find(line.id);
     if (difference != stream_differences().end()) {
         GTEST_SKIP() << "deliberate difference, see StreamGoldenDifference." << difference->second;
     }
     EXPECT_EQ(run.segments, run.reference_segments);
-    EXPECT_EQ(run.envelopes.front(), run.reference_envelopes.front());
+    EXPECT_EQ(run.envelopes.empty(), run.reference_envelopes.empty());
+    if (!run.envelopes.empty() && !run.reference_envelopes.empty()) {
+        EXPECT_EQ(run.envelopes.front(), run.reference_envelopes.front());
+    }
     for (const std::string& envelope : run.envelopes) {
         EXPECT_EQ(envelope, run.envelopes.front());
     }
@@ -712,6 +897,24 @@ TEST(StreamGoldenDifference, MalformedBlockIsStreamedAsContent) {
          "content:Try.\n\n<｜DSML｜tool_calls>\n<｜DSML｜parameter name=\"command\" "
          "string=\"true\">ls</｜DSML｜parameter>\n</｜DSML｜tool_calls>",
          "finish:stop", "[DONE]"});
+}
+
+// Responses: the reference recovers the text but drops the separator before the block and sends
+// it after the reasoning was closed; it is sent as content as it comes, byte for byte.
+TEST(StreamGoldenDifference, MalformedBlockIsStreamedAsResponsesText) {
+    const json::Value* c = find_case(stream_lines(), "stream-responses-malformed-recovered");
+    if (c == nullptr) GTEST_SKIP();
+    StreamRun run = run_stream_case(*c);
+    std::string text = "Text.\n\n<｜DSML｜tool_calls>\n<｜DSML｜foo>\n</｜DSML｜tool_calls>";
+    EXPECT_NE(std::find(run.segments.begin(), run.segments.end(), "text@1:" + text),
+              run.segments.end());
+    EXPECT_EQ(
+        std::find(run.reference_segments.begin(), run.reference_segments.end(), "text@1:" + text),
+        run.reference_segments.end());
+    EXPECT_EQ(run.output.content, text);
+    EXPECT_EQ(run.output.reasoning, "r");
+    EXPECT_EQ(run.output.finish_reason, FinishReason::Stop);
+    EXPECT_TRUE(run.segments.back().starts_with("response.completed:"));
 }
 
 // The reference leaves the client with '{"command":"ls"' and finish_reason "error"; the call
