@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "engine/chat/chat_types.h"
+#include "engine/sampler/sampling_params.h"
 
 namespace dsv4::chat {
 
@@ -23,9 +24,10 @@ std::optional<Endpoint> endpoint_from_path(std::string_view path);
 
 // Sampling defaults match the reference; in thinking modes the server replaces the client's
 // temperature / top_p / top_k / min_p by these defaults anyway.
-inline constexpr float kDefaultTemperature = 1.0f;
-inline constexpr float kDefaultTopP = 1.0f;
-inline constexpr float kDefaultMinP = 0.05f;
+// The sampler owns the defaults; requests start from them.
+inline constexpr float kDefaultTemperature = sampler::kDefaultTemperature;
+inline constexpr float kDefaultTopP = sampler::kDefaultTopP;
+inline constexpr float kDefaultMinP = sampler::kDefaultMinP;
 inline constexpr std::string_view kDefaultModelName = "deepseek-v4-flash";
 
 struct GenerationOptions {
