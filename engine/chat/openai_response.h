@@ -172,6 +172,12 @@ class ResponsesStream {
 
   private:
     std::string event(std::string_view type, std::string_view members_json);
+    void add_reasoning(std::string_view text, std::vector<std::string>& out);
+    void add_text(std::string_view text, std::vector<std::string>& out);
+    void close_reasoning(bool completed, std::vector<std::string>& out);
+    void close_message(FinishReason reason, std::vector<std::string>& out);
+    void send_call(const ParsedToolCall& call, FinishReason reason, std::string_view id,
+                   std::vector<std::string>& out);
 
     ResponsesMeta meta_;
     int sequence_ = 0;

@@ -269,163 +269,167 @@ void ResponsesStream::add(const std::vector<OutputEvent>& events, std::vector<st
     for (const OutputEvent& delta : events) {
         if (delta.kind == OutputEventKind::ReasoningDelta) {
             reasoning_ += delta.text;
-            if (!meta_.include_reasoning) continue;
-            if (reasoning_index_ < 0) {
-                reasoning_index_ = next_output_index_++;
-                reasoning_id_ = new_item_id(meta_, "rs_");
-                out.push_back(event("response.output_item.added", members([&](json::Writer& w) {
-                                        w.key("output_index").number(reasoning_index_).key("item");
-                                        write_reasoning_item(w, reasoning_id_, "in_progress", "");
-                                    })));
-                out.push_back(
-                    event("response.reasoning_summary_part.added", members([&](json::Writer& w) {
-                              w.key("item_id")
-                                  .string(reasoning_id_)
-                                  .key("output_index")
-                                  .number(reasoning_index_)
-                                  .key("summary_index")
-                                  .number(0)
-                                  .key("part")
-                                  .raw(R"({"type":"summary_text","text":""})");
-                          })));
-            }
-            out.push_back(
-                event("response.reasoning_summary_text.delta", members([&](json::Writer& w) {
-                          w.key("item_id")
-                              .string(reasoning_id_)
-                              .key("output_index")
-                              .number(reasoning_index_)
-                              .key("summary_index")
-                              .number(0)
-                              .key("delta")
-                              .string(delta.text);
-                      })));
+            if (meta_.include_reasoning) add_reasoning(delta.text, out);
         } else if (delta.kind == OutputEventKind::ContentDelta) {
             text_ += delta.text;
-            if (message_index_ < 0) {
-                message_index_ = next_output_index_++;
-                message_id_ = new_item_id(meta_, "msg_");
-                out.push_back(event("response.output_item.added", members([&](json::Writer& w) {
-                                        w.key("output_index").number(message_index_).key("item");
-                                        write_message_item(w, message_id_, "in_progress", nullptr);
-                                    })));
-                out.push_back(event("response.content_part.added", members([&](json::Writer& w) {
-                                        w.key("item_id")
-                                            .string(message_id_)
-                                            .key("output_index")
-                                            .number(message_index_)
-                                            .key("content_index")
-                                            .number(0)
-                                            .key("part");
-                                        write_output_text_part(w, "");
-                                    })));
-            }
-            out.push_back(event("response.output_text.delta", members([&](json::Writer& w) {
-                                    w.key("item_id")
-                                        .string(message_id_)
-                                        .key("output_index")
-                                        .number(message_index_)
-                                        .key("content_index")
-                                        .number(0)
-                                        .key("delta")
-                                        .string(delta.text);
-                                })));
+            add_text(delta.text, out);
         }
     }
+}
+
+void ResponsesStream::add_reasoning(std::string_view text, std::vector<std::string>& out) {
+    auto item = [&](json::Writer& w) {
+        w.key("item_id")
+            .string(reasoning_id_)
+            .key("output_index")
+            .number(reasoning_index_)
+            .key("summary_index")
+            .number(0);
+    };
+    if (reasoning_index_ < 0) {
+        reasoning_index_ = next_output_index_++;
+        reasoning_id_ = new_item_id(meta_, "rs_");
+        out.push_back(event("response.output_item.added", members([&](json::Writer& w) {
+                                w.key("output_index").number(reasoning_index_).key("item");
+                                write_reasoning_item(w, reasoning_id_, "in_progress", "");
+                            })));
+        out.push_back(event("response.reasoning_summary_part.added", members([&](json::Writer& w) {
+                                item(w);
+                                w.key("part").raw(R"({"type":"summary_text","text":""})");
+                            })));
+    }
+    out.push_back(event("response.reasoning_summary_text.delta", members([&](json::Writer& w) {
+                            item(w);
+                            w.key("delta").string(text);
+                        })));
+}
+
+void ResponsesStream::add_text(std::string_view text, std::vector<std::string>& out) {
+    auto item = [&](json::Writer& w) {
+        w.key("item_id")
+            .string(message_id_)
+            .key("output_index")
+            .number(message_index_)
+            .key("content_index")
+            .number(0);
+    };
+    if (message_index_ < 0) {
+        message_index_ = next_output_index_++;
+        message_id_ = new_item_id(meta_, "msg_");
+        out.push_back(event("response.output_item.added", members([&](json::Writer& w) {
+                                w.key("output_index").number(message_index_).key("item");
+                                write_message_item(w, message_id_, "in_progress", nullptr);
+                            })));
+        out.push_back(event("response.content_part.added", members([&](json::Writer& w) {
+                                item(w);
+                                w.key("part");
+                                write_output_text_part(w, "");
+                            })));
+    }
+    out.push_back(event("response.output_text.delta", members([&](json::Writer& w) {
+                            item(w);
+                            w.key("delta").string(text);
+                        })));
+}
+
+// The reasoning item is closed only at the end, after any text, as the reference does.
+void ResponsesStream::close_reasoning(bool completed, std::vector<std::string>& out) {
+    auto item = [&](json::Writer& w) {
+        w.key("item_id")
+            .string(reasoning_id_)
+            .key("output_index")
+            .number(reasoning_index_)
+            .key("summary_index")
+            .number(0);
+    };
+    out.push_back(event("response.reasoning_summary_text.done", members([&](json::Writer& w) {
+                            item(w);
+                            w.key("text").string(reasoning_);
+                        })));
+    out.push_back(event("response.reasoning_summary_part.done", members([&](json::Writer& w) {
+                            item(w);
+                            w.key("part").begin_object().key("type").string("summary_text");
+                            w.key("text").string(reasoning_).end_object();
+                        })));
+    out.push_back(event("response.output_item.done", members([&](json::Writer& w) {
+                            w.key("output_index").number(reasoning_index_).key("item");
+                            write_reasoning_item(w, reasoning_id_,
+                                                 completed ? "completed" : "incomplete",
+                                                 reasoning_);
+                        })));
+}
+
+void ResponsesStream::close_message(FinishReason reason, std::vector<std::string>& out) {
+    auto item = [&](json::Writer& w) {
+        w.key("item_id")
+            .string(message_id_)
+            .key("output_index")
+            .number(message_index_)
+            .key("content_index")
+            .number(0);
+    };
+    out.push_back(event("response.output_text.done", members([&](json::Writer& w) {
+                            item(w);
+                            w.key("text").string(text_);
+                        })));
+    out.push_back(event("response.content_part.done", members([&](json::Writer& w) {
+                            item(w);
+                            w.key("part");
+                            write_output_text_part(w, text_);
+                        })));
+    out.push_back(event("response.output_item.done", members([&](json::Writer& w) {
+                            w.key("output_index").number(message_index_).key("item");
+                            write_message_item(w, message_id_, item_status(reason), &text_);
+                        })));
+}
+
+// A call goes out whole: its item, its arguments in one delta (none for hosted tool_search),
+// and the finished item.
+void ResponsesStream::send_call(const ParsedToolCall& call, FinishReason reason,
+                                std::string_view id, std::vector<std::string>& out) {
+    int index = next_output_index_++;
+    const ToolSchema* tool = find_tool(meta_, call.name);
+    out.push_back(event("response.output_item.added", members([&](json::Writer& w) {
+                            w.key("output_index").number(index).key("item");
+                            write_call_item(w, meta_, id, call, "in_progress", true);
+                        })));
+    if (tool == nullptr || !tool->hosted_tool_search) {
+        auto item = [&](json::Writer& w) {
+            w.key("item_id").string(id).key("output_index").number(index);
+        };
+        out.push_back(event("response.function_call_arguments.delta", members([&](json::Writer& w) {
+                                item(w);
+                                w.key("delta").string(call.arguments);
+                            })));
+        out.push_back(event("response.function_call_arguments.done", members([&](json::Writer& w) {
+                                item(w);
+                                bool renamed = tool != nullptr && !tool->wire_name.empty();
+                                w.key("name").string(renamed ? tool->wire_name : call.name);
+                                if (tool != nullptr && !tool->namespace_name.empty()) {
+                                    w.key("namespace").string(tool->namespace_name);
+                                }
+                                w.key("arguments").string(call.arguments);
+                            })));
+    }
+    out.push_back(event("response.output_item.done", members([&](json::Writer& w) {
+                            w.key("output_index").number(index).key("item");
+                            write_call_item(w, meta_, id, call, call_status(call, reason), false);
+                        })));
 }
 
 void ResponsesStream::finish(const ParsedOutput& output, const TokenUsage& usage,
                              std::vector<std::string>& out) {
     FinishReason reason = output.finish_reason;
+    if (reasoning_index_ >= 0) close_reasoning(output.reasoning_closed, out);
+    if (message_index_ >= 0) close_message(reason, out);
     ItemIds ids{reasoning_id_, message_id_, {}};
-    if (reasoning_index_ >= 0) {
-        auto item = [&](json::Writer& w) {
-            w.key("item_id")
-                .string(reasoning_id_)
-                .key("output_index")
-                .number(reasoning_index_)
-                .key("summary_index")
-                .number(0);
-        };
-        out.push_back(event("response.reasoning_summary_text.done", members([&](json::Writer& w) {
-                                item(w);
-                                w.key("text").string(reasoning_);
-                            })));
-        out.push_back(event("response.reasoning_summary_part.done", members([&](json::Writer& w) {
-                                item(w);
-                                w.key("part").begin_object().key("type").string("summary_text");
-                                w.key("text").string(reasoning_).end_object();
-                            })));
-        out.push_back(event("response.output_item.done", members([&](json::Writer& w) {
-                                w.key("output_index").number(reasoning_index_).key("item");
-                                write_reasoning_item(
-                                    w, reasoning_id_,
-                                    output.reasoning_closed ? "completed" : "incomplete",
-                                    reasoning_);
-                            })));
-    }
-    if (message_index_ >= 0) {
-        auto item = [&](json::Writer& w) {
-            w.key("item_id")
-                .string(message_id_)
-                .key("output_index")
-                .number(message_index_)
-                .key("content_index")
-                .number(0);
-        };
-        out.push_back(event("response.output_text.done", members([&](json::Writer& w) {
-                                item(w);
-                                w.key("text").string(text_);
-                            })));
-        out.push_back(event("response.content_part.done", members([&](json::Writer& w) {
-                                item(w);
-                                w.key("part");
-                                write_output_text_part(w, text_);
-                            })));
-        out.push_back(event("response.output_item.done", members([&](json::Writer& w) {
-                                w.key("output_index").number(message_index_).key("item");
-                                write_message_item(w, message_id_, item_status(reason), &text_);
-                            })));
-    }
     for (const ParsedToolCall& call : output.tool_calls) {
-        int index = next_output_index_++;
-        std::string id = new_item_id(meta_, "fc_");
-        ids.calls.push_back(id);
-        const ToolSchema* tool = find_tool(meta_, call.name);
-        bool hosted = tool != nullptr && tool->hosted_tool_search;
-        out.push_back(event("response.output_item.added", members([&](json::Writer& w) {
-                                w.key("output_index").number(index).key("item");
-                                write_call_item(w, meta_, id, call, "in_progress", true);
-                            })));
-        if (!hosted) {
-            auto item = [&](json::Writer& w) {
-                w.key("item_id").string(id).key("output_index").number(index);
-            };
-            out.push_back(
-                event("response.function_call_arguments.delta", members([&](json::Writer& w) {
-                          item(w);
-                          w.key("delta").string(call.arguments);
-                      })));
-            out.push_back(event(
-                "response.function_call_arguments.done", members([&](json::Writer& w) {
-                    item(w);
-                    w.key("name").string(
-                        tool != nullptr && !tool->wire_name.empty() ? tool->wire_name : call.name);
-                    if (tool != nullptr && !tool->namespace_name.empty()) {
-                        w.key("namespace").string(tool->namespace_name);
-                    }
-                    w.key("arguments").string(call.arguments);
-                })));
-        }
-        out.push_back(event("response.output_item.done", members([&](json::Writer& w) {
-                                w.key("output_index").number(index).key("item");
-                                write_call_item(w, meta_, id, call, call_status(call, reason),
-                                                false);
-                            })));
+        ids.calls.push_back(new_item_id(meta_, "fc_"));
+        send_call(call, reason, ids.calls.back(), out);
     }
-    std::string terminal = reason == FinishReason::Length  ? "response.incomplete"
-                           : reason == FinishReason::Error ? "response.failed"
-                                                           : "response.completed";
+    std::string_view terminal = reason == FinishReason::Length  ? "response.incomplete"
+                                : reason == FinishReason::Error ? "response.failed"
+                                                                : "response.completed";
     std::string response = response_object(meta_, output, usage, ids);
     out.push_back(
         event(terminal, members([&](json::Writer& w) { w.key("response").raw(response); })));
