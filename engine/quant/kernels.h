@@ -85,7 +85,9 @@ using DotKernel = void (*)(const DotArgs&);
 //     tokens, cannot change a result.
 //  2. SIMD kernels agree with the scalar kernel of the same type within 1e-5 of the sum of
 //     absolute terms (they may sum in another order).
-//  3. Scalar dot_q follows the reference engine's order (integer per block, f32 across blocks
+//  3. Quantized activation bytes lie in [-127, 127] (every quantizer here guarantees it: the
+//     scale maps the largest magnitude to 127); SIMD kernels negate them freely.
+//  4. Scalar dot_q follows the reference engine's order (integer per block, f32 across blocks
 //     in block order); scalar dot_f32 dequantizes and accumulates sequentially in f32.
 struct TypeKernels {
     DotKernel dot_q = nullptr;    // activation in type_info(t).act
