@@ -945,13 +945,9 @@ void OutputParser::finish_block() {
 
 // ---- sampler hints ----
 
+// As the reference: prose stays sampled until a whole open marker is there (a partial one may
+// still be prose), and DSML quoted in reasoning is not structure since it is never executed.
 DecodePosition OutputParser::decode_position() const {
-    if (mode_ == Mode::Text && options_.tool_calls) {
-        for (const DsmlSyntax& syntax : kSyntaxes) {
-            if (partial_suffix(pending_, syntax.block_open) >= 2) return DecodePosition::Structure;
-        }
-        return DecodePosition::Outside;
-    }
     if (mode_ != Mode::Block) return DecodePosition::Outside;
     switch (block_state_) {
         case BlockState::StringValue: {

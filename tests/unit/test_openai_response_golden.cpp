@@ -675,6 +675,7 @@ Segments stream_segments(const std::string& api, const std::vector<SseEvent>& ev
 
 struct StreamRun {
     std::string api;
+    std::vector<bool> greedy;  // per decode step: the parser asked for greedy sampling
     std::vector<SseEvent> events;
     int consumed = 0;
     ParsedOutput output;
@@ -758,11 +759,14 @@ StreamRun run_stream_case(const json::Value& c) {
     std::optional<int> max_tokens = request.options.max_tokens;
     GenerationEnd end = GenerationEnd::Stop;
     std::string generated;
+    bool stopped = false;
     for (const json::Value& hex : member(c, "pieces_hex").children()) {
         if (max_tokens && run.consumed >= *max_tokens) {
             end = GenerationEnd::Length;
+            stopped = true;
             break;
         }
+        run.greedy.push_back(parser.wants_greedy_sampling());
         std::string piece = from_hex(hex.as_string());
         ++run.consumed;
         size_t before = generated.size();
@@ -774,16 +778,18 @@ StreamRun run_stream_case(const json::Value& c) {
         if (stop_at != std::string::npos) {
             if (stop_at > before) parser.feed(piece.substr(0, stop_at - before), events);
             project();
+            stopped = true;
             break;
         }
         parser.feed(piece, events);
         project();
-        if (parser.tool_calls_complete()) break;
-        if (max_tokens && run.consumed >= *max_tokens) {
-            end = GenerationEnd::Length;
+        stopped = parser.tool_calls_complete() || (max_tokens && run.consumed >= *max_tokens);
+        if (stopped) {
+            if (!parser.tool_calls_complete()) end = GenerationEnd::Length;
             break;
         }
     }
+    if (!stopped) run.greedy.push_back(parser.wants_greedy_sampling());  // the step that drew EOS
     parser.finish(end, events);
     project();
     run.output = parser.result();
@@ -867,6 +873,49 @@ TEST_P(GoldenStream, DeltasMatchReference) {
     }
 }
 
+std::vector<bool> reference_greedy_steps(const json::Value& c) {
+    std::vector<bool> steps;
+    for (const json::Value& step : member(member(c, "expected"), "sampling").children()) {
+        steps.push_back(member(step, "t").as_double() == 0.0);
+    }
+    return steps;
+}
+
+const std::map<std::string, std::string, std::less<>>& greedy_differences() {
+    static const std::map<std::string, std::string, std::less<>> cases = {
+        {"stream-openai-dsml-inside-think", "DsmlQuotedInReasoningIsSampled"},
+        {"stream-openai-malformed-projection", "AMalformedBlockIsSampledAsProse"},
+        {"stream-responses-malformed-recovered", "AMalformedBlockIsSampledAsProse"},
+        {"stream-openai-bytewise-tool", "TagsSplitInsideACharacterStayGreedy"},
+        {"stream-openai-loose-nested-stream", "NestedParameterTagsAreGreedy"},
+    };
+    return cases;
+}
+
+// DSML structure is sampled greedily (temperature 0 in the reference's sampler log), payload
+// with the request's sampling.
+TEST_P(GoldenStream, GreedyStepsMatchReference) {
+    const VectorLine& line = GetParam();
+    ASSERT_TRUE(line.load_error.empty()) << line.load_error;
+    const json::Value& c = line.document->root();
+    auto difference = greedy_differences().find(line.id);
+    if (difference != greedy_differences().end()) {
+        GTEST_SKIP() << "deliberate difference, see StreamGoldenDifference." << difference->second;
+    }
+    std::vector<bool> reference = reference_greedy_steps(c);
+    StreamRun run = run_stream_case(c);
+    bool sampled_anyway = std::find(reference.begin(), reference.end(), false) != reference.end();
+    if (!sampled_anyway && !reference.empty()) GTEST_SKIP() << "the request asks for greedy";
+    EXPECT_EQ(run.greedy, reference);
+    const json::Value& pieces = member(c, "pieces_hex");
+    for (size_t i = 0; i < std::min(run.greedy.size(), reference.size()); ++i) {
+        if (run.greedy[i] != reference[i]) {
+            std::string before = i > 0 ? from_hex(pieces.at(i - 1).as_string()) : "";
+            ADD_FAILURE() << "step " << i << " after \"" << before << "\": ours " << run.greedy[i];
+        }
+    }
+}
+
 INSTANTIATE_TEST_SUITE_P(StreamJsonl, GoldenStream, testing::ValuesIn(stream_lines()), test_name);
 
 // ---- deliberate differences, streams ----
@@ -915,6 +964,51 @@ TEST(StreamGoldenDifference, MalformedBlockIsStreamedAsResponsesText) {
     EXPECT_EQ(run.output.reasoning, "r");
     EXPECT_EQ(run.output.finish_reason, FinishReason::Stop);
     EXPECT_TRUE(run.segments.back().starts_with("response.completed:"));
+}
+
+// The reference forces greedy decoding on DSML the model quotes inside its reasoning too; that
+// text is never executed, so it keeps the request's sampling like the rest of the reasoning.
+// `want`: one digit per decode step, 1 where the step is sampled greedily.
+void expect_greedy_difference(std::string_view id, std::string_view want) {
+    const json::Value* c = find_case(stream_lines(), id);
+    if (c == nullptr) GTEST_SKIP() << id << " is not in this vector file";
+    StreamRun run = run_stream_case(*c);
+    std::string got;
+    for (bool greedy : run.greedy) got += greedy ? '1' : '0';
+    std::string reference;
+    for (bool greedy : reference_greedy_steps(*c)) reference += greedy ? '1' : '0';
+    EXPECT_EQ(got, want) << id;
+    EXPECT_NE(reference, want) << id << ": the reference now agrees";
+}
+
+TEST(StreamGoldenDifference, DsmlQuotedInReasoningIsSampled) {
+    expect_greedy_difference("stream-openai-dsml-inside-think", std::string(52, '0'));
+}
+
+// The reference keeps decoding greedily through a block after it turned out not to be DSML
+// (and stops generation at its close tag); here it is prose again from the offending tag on,
+// and generation goes on to the end-of-sentence token.
+TEST(StreamGoldenDifference, AMalformedBlockIsSampledAsProse) {
+    expect_greedy_difference("stream-openai-malformed-projection",
+                             "00000000011110000000000000000000000");
+    expect_greedy_difference("stream-responses-malformed-recovered", "00000000011110000000");
+}
+
+// With one byte per token the reference loses the structure at the first close tag whose
+// full-width bar arrives split ("</" then the bar's three bytes) and samples the rest of the
+// block; tags stay greedy here, only the string value is sampled.
+TEST(StreamGoldenDifference, TagsSplitInsideACharacterStayGreedy) {
+    expect_greedy_difference(
+        "stream-openai-bytewise-tool",
+        std::string(36, '0') + std::string(82, '1') + std::string(26, '0') + std::string(138, '1'));
+}
+
+// The reference reads a parameter without string="…" as a string body and samples the nested
+// parameter tags inside it; they are structure, and only "Rome" is sampled.
+TEST(StreamGoldenDifference, NestedParameterTagsAreGreedy) {
+    expect_greedy_difference(
+        "stream-openai-loose-nested-stream",
+        std::string(6, '0') + std::string(35, '1') + "00" + std::string(18, '1'));
 }
 
 // The reference leaves the client with '{"command":"ls"' and finish_reason "error"; the call

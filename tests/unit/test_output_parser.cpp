@@ -566,9 +566,11 @@ TEST(OutputParser, DecodePositionFollowsTheStructure) {
     EXPECT_EQ(after("thinking <｜DSML｜tool_"), DecodePosition::Outside);
     EXPECT_EQ(after("</think>Hi"), DecodePosition::Outside);
     EXPECT_EQ(after(" <"), DecodePosition::Outside);
-    EXPECT_EQ(after("｜DS"), DecodePosition::Structure);
+    EXPECT_EQ(after("｜DSML｜tool_calls"), DecodePosition::Outside);
+    EXPECT_FALSE(parser.wants_greedy_sampling());
+    EXPECT_EQ(after(">"), DecodePosition::Structure);
     EXPECT_TRUE(parser.wants_greedy_sampling());
-    EXPECT_EQ(after("ML｜tool_calls>\n<｜DSML｜invoke name=\""), DecodePosition::Structure);
+    EXPECT_EQ(after("\n<｜DSML｜invoke name=\""), DecodePosition::Structure);
     EXPECT_EQ(after("f\">\n<｜DSML｜parameter name=\"a\" string=\"true\">"),
               DecodePosition::StringValue);
     EXPECT_FALSE(parser.wants_greedy_sampling());
