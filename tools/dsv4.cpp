@@ -5,9 +5,11 @@
 #include <exception>
 #include <string_view>
 
+#include "tools/cmd_chat.h"
 #include "tools/cmd_inspect.h"
 #include "tools/cmd_logits.h"
 #include "tools/cmd_render.h"
+#include "tools/cmd_run.h"
 #include "tools/cmd_synth.h"
 #include "tools/cmd_tokenize.h"
 
@@ -22,6 +24,8 @@ struct Command {
 constexpr Command kCommands[] = {
     {"inspect", dsv4::tools::cmd_inspect, "print a GGUF file's metadata and tensor table"},
     {"logits", dsv4::tools::cmd_logits, "run the forward pass on token ids and write the logits"},
+    {"run", dsv4::tools::cmd_run, "generate an answer to one prompt, streamed to stdout"},
+    {"chat", dsv4::tools::cmd_chat, "talk with the model, one message per line"},
     {"render", dsv4::tools::cmd_render, "print the prompt text an API request renders to"},
     {"synth", dsv4::tools::cmd_synth, "write a synthetic DSV4 GGUF with random weights"},
     {"tokenize", dsv4::tools::cmd_tokenize, "print the token ids of a text"},
