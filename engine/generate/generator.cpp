@@ -190,9 +190,10 @@ GenerateResult Generator::generate(std::span<const TokenId> prompt_tokens,
                                    const GenerateCallbacks& callbacks) {
     const auto prompt_size = static_cast<int64_t>(prompt_tokens.size());
     if (prompt_size == 0) throw GenerateError("the prompt holds no tokens");
-    if (prompt_size > state_.context_tokens())
+    // As in the reference, a prompt must leave room for at least one generated token.
+    if (prompt_size >= state_.context_tokens())
         throw GenerateError("the prompt's " + std::to_string(prompt_size) +
-                            " tokens do not fit the context of " +
+                            " tokens leave no room in the context of " +
                             std::to_string(state_.context_tokens()));
     for (const TokenId token : prompt_tokens)
         if (!tokenizer_.contains(token))

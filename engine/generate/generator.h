@@ -92,7 +92,8 @@ class Generator {
     // Generates a continuation of prompt_tokens. When the live state holds a prefix of the
     // prompt, only the rest is prefilled; otherwise the state starts over. Afterwards the live
     // state holds the prompt and every sampled token but the last one.
-    // Throws GenerateError when the prompt is empty or does not fit the context.
+    // Throws GenerateError when the prompt is empty, holds an id outside the vocabulary or is
+    // not shorter than the context.
     GenerateResult generate(std::span<const TokenId> prompt_tokens, const GenerateOptions& options,
                             const GenerateCallbacks& callbacks = {});
 

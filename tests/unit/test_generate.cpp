@@ -242,8 +242,9 @@ TEST_F(GenerateTest, SameSeedSameOutputAtTemperatureOne) {
 TEST_F(GenerateTest, RejectsPromptsThatCannotRun) {
     auto generator = make_generator();
     EXPECT_THROW(generator->generate(std::vector<TokenId>{}, greedy(1)), generate::GenerateError);
-    EXPECT_THROW(generator->generate(std::vector<TokenId>(129, 5), greedy(1)),
+    EXPECT_THROW(generator->generate(std::vector<TokenId>(128, 5), greedy(1)),
                  generate::GenerateError);
+    EXPECT_EQ(generator->generate(std::vector<TokenId>(127, 5), greedy(4)).generated_tokens, 1);
     EXPECT_THROW(generator->generate(std::vector<TokenId>{0, 100000}, greedy(1)),
                  generate::GenerateError);
 }
