@@ -239,6 +239,34 @@ TEST_F(GenerateTest, SameSeedSameOutputAtTemperatureOne) {
     EXPECT_TRUE(some_seed_differs);
 }
 
+TEST_F(GenerateTest, ThinkingSamplesWithTheDefaultsAndStreamsReasoning) {
+    GoldenGeneration golden = read_golden_generation();
+    // The golden prompt ends with "</think>"; open the reasoning instead.
+    auto generator = make_generator();
+    golden.prompt_tokens.back() =
+        generator->tokenizer().special_id(tokenizer::SpecialToken::ThinkOpen);
+    GenerateOptions options;
+    options.thinking = true;
+    options.max_tokens = 10;
+    options.sampling.seed = 77;
+    options.sampling.temperature = 0;  // ignored while thinking
+    std::vector<chat::OutputEventKind> kinds;
+    GenerateCallbacks callbacks;
+    callbacks.on_output = [&](const chat::OutputEvent& event) { kinds.push_back(event.kind); };
+    const auto requested_greedy = generator->generate(golden.prompt_tokens, options, callbacks);
+    ASSERT_FALSE(kinds.empty());
+    EXPECT_EQ(kinds.front(), chat::OutputEventKind::ReasoningDelta);
+
+    GenerateOptions defaults = options;
+    defaults.sampling = sampler::SamplingParams{};
+    defaults.sampling.seed = 77;
+    EXPECT_EQ(generator->generate(golden.prompt_tokens, defaults).tokens, requested_greedy.tokens);
+    GenerateOptions not_thinking = options;
+    not_thinking.thinking = false;
+    EXPECT_NE(generator->generate(golden.prompt_tokens, not_thinking).tokens,
+              requested_greedy.tokens);
+}
+
 TEST_F(GenerateTest, RejectsPromptsThatCannotRun) {
     auto generator = make_generator();
     EXPECT_THROW(generator->generate(std::vector<TokenId>{}, greedy(1)), generate::GenerateError);
