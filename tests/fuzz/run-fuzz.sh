@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Builds the fuzzers (GGUF reader; JSON parser with request mapping) with clang (libFuzzer,
-# AddressSanitizer, UBSan) and runs each over its committed seed corpus. Exits non-zero on any finding.
+# Builds the fuzzers (GGUF reader; JSON parser with request mapping; output parser) with clang
+# (libFuzzer, AddressSanitizer, UBSan) and runs each over its committed seed corpus. Exits
+# non-zero on any finding.
 #
 #   tests/fuzz/run-fuzz.sh [RUNS]          run RUNS executions (default 200000)
 #   tests/fuzz/run-fuzz.sh --make-corpus   rewrite tests/fuzz/corpus/ from the golden models
@@ -70,3 +71,5 @@ export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=0}
 run_target fuzz_gguf "$corpus" "$root/tests/fuzz/gguf.dict" 32768 "${engine_sources[@]}"
 run_target fuzz_json "$root/tests/fuzz/corpus-json" - 8192 \
     "$root"/engine/common/json*.cpp "$root"/engine/chat/*.cpp
+run_target fuzz_output_parser "$root/tests/fuzz/corpus-output" "$root/tests/fuzz/output_parser.dict" \
+    4096 "$root"/engine/common/json*.cpp "$root"/engine/chat/*.cpp
