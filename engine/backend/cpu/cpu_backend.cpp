@@ -164,13 +164,31 @@ void CpuBackend::grouped_matmul(const WeightMatrix& w, uint32_t n_groups, const 
     const int64_t rows_per_group = w.n_out / n_groups;
     const float* in = cpu_buffer(x).f32();
     float* result = cpu_buffer(out).f32();
+    numerics = effective_numerics(w.type, numerics);
+    const quant::ActFormat format = quant::activation_format(w.type, numerics);
+    // Every group's activations first, then all groups in one dispatch over the pool.
+    const size_t row_bytes = quant::act_row_bytes(format, w.n_in);
+    const size_t group_bytes = row_bytes * static_cast<size_t>(n_tokens);
+    act_.resize(group_bytes * n_groups);
+    for (uint32_t g = 0; g < n_groups; ++g)
+        for (int64_t t = 0; t < n_tokens; ++t)
+            quant::quantize_activation(format, in + t * x.cols() + g * w.n_in, w.n_in,
+                                       act_.data() + g * group_bytes + t * row_bytes);
+    std::vector<RowJob>& jobs = group_jobs_;
+    jobs.assign(n_groups, RowJob{});
     for (uint32_t g = 0; g < n_groups; ++g) {
-        WeightMatrix block = w;
-        block.data = w.data + static_cast<size_t>(g * rows_per_group) * w.row_bytes;
-        block.n_out = rows_per_group;
-        matmul_rows(block, in + g * w.n_in, x.cols(), n_tokens, result + g * rows_per_group,
-                    out.cols(), numerics);
+        RowJob& job = jobs[g];
+        job.w = w;
+        job.w.data = w.data + static_cast<size_t>(g * rows_per_group) * w.row_bytes;
+        job.w.n_out = rows_per_group;
+        job.act = act_.data() + g * group_bytes;
+        job.act_row_bytes = row_bytes;
+        job.n_acts = n_tokens;
+        job.out = result + g * rows_per_group;
+        job.out_stride = out.cols();
+        job.numerics = numerics;
     }
+    run_row_jobs(jobs, pool_);
 }
 
 void CpuBackend::rms_norm(const Buffer& x, int64_t n_tokens, const float* weight, float eps,

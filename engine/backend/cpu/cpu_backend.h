@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "engine/backend/backend.h"
+#include "engine/backend/cpu/cpu_row_jobs.h"
 #include "engine/common/thread_pool.h"
 
 namespace dsv4::backend::cpu {
@@ -30,6 +31,12 @@ class CpuBuffer final : public Buffer {
         void operator()(void* p) const;
     };
     std::unique_ptr<void, Free> storage_;
+};
+
+// One (token, slot) that chose a given routed expert.
+struct Assignment {
+    int64_t token;
+    int64_t slot;
 };
 
 class CpuBackend final : public Backend {
@@ -81,10 +88,25 @@ class CpuBackend final : public Backend {
     void routed_moe(const MoeStep& step) override;
 
   private:
-    struct ExpertTask;
-    // One routed expert over the tokens that chose it; writes each (token, slot) down output to
-    // slot_out[(token * n_slots + slot) * n_out].
-    void run_expert(const MoeStep& step, ExpertTask& task, std::vector<float>& slot_out);
+    // Routed experts: (token, slot) pairs grouped by expert, and the per-step buffers, kept
+    // across calls so that a decode step allocates nothing.
+    struct MoeScratch {
+        std::vector<Assignment> order;  // pairs in expert order
+        std::vector<int64_t> first;     // first[e]: index in `order` of expert e's first pair
+        std::vector<int64_t> fill;
+        std::vector<int64_t> position;  // position[t * k + slot]: index of that pair in `order`
+        std::vector<uint8_t> gathered;  // quantized input rows in `order`
+        std::vector<float> gate_out, up_out, down_out;
+        std::vector<RowJob> jobs;
+    };
+    void group_by_expert(const MoeStep& step, int64_t n_expert);
+    // Gate and up (or down) of every chosen expert in one dispatch over the pool; act holds one
+    // prepared row per pair in `order`.
+    void run_expert_matrices(const MoeStep& step, bool down_projection, const uint8_t* act,
+                             size_t act_row_bytes, Numerics numerics);
+    // SwiGLU and routing weight on the gate rows, then their quantization into act_mid_;
+    // returns the bytes of one prepared row.
+    size_t quantize_mid_rows(const MoeStep& step, Numerics numerics);
     // Multiplies n rows of x (stride x_stride floats) into out (stride out_stride floats).
     void matmul_rows(const WeightMatrix& w, const float* x, int64_t x_stride, int64_t n_rows,
                      float* out, int64_t out_stride, Numerics numerics);
@@ -100,13 +122,8 @@ class CpuBackend final : public Backend {
     std::vector<uint8_t> act_mid_;
     std::vector<float> scratch_a_;
     std::vector<float> scratch_b_;
-    std::vector<float> scratch_c_;
-};
-
-// One (token, slot) that chose a given routed expert.
-struct Assignment {
-    int64_t token;
-    int64_t slot;
+    MoeScratch moe_;
+    std::vector<RowJob> group_jobs_;
 };
 
 // The CPU buffer behind a handle; throws BackendError for buffers of another backend or dtype.
