@@ -224,6 +224,43 @@ void CpuBackend::indexer_select(const IndexerStep& step) {
     }
 }
 
+namespace {
+
+// Heads whose scores one work item computes in a decode step: enough items for every thread.
+constexpr int64_t kDecodeHeadsPerItem = 8;
+
+// The rows token t attends, in order: its raw window (oldest first), then the visible compressed
+// rows in index order, copied into one contiguous block so that one kernel call scores them for
+// a whole block of heads.
+int64_t gather_keys(const AttentionStep& step, const CpuBuffer& kv, const CpuBuffer& ring,
+                    const CpuBuffer* comp, const CpuBuffer* selection, int64_t t,
+                    std::vector<int32_t>& comp_ids, std::vector<float>& keys) {
+    const int64_t head_dim = step.head_dim;
+    const int64_t pos = step.pos0 + t;
+    const int64_t first = std::max<int64_t>(0, pos - step.window + 1);
+    int64_t n_keys = pos - first + 1;
+    if (comp != nullptr) {
+        const uint32_t top_k = selection != nullptr ? static_cast<uint32_t>(selection->cols()) : 0;
+        visible_rows(selection ? selection->i32() + t * top_k : nullptr, top_k,
+                     (pos + 1) / step.ratio, comp_ids);
+        n_keys += static_cast<int64_t>(comp_ids.size());
+    }
+    keys.resize(static_cast<size_t>(n_keys * head_dim));
+    const size_t row_bytes = sizeof(float) * static_cast<size_t>(head_dim);
+    float* dst = keys.data();
+    for (int64_t p = first; p <= pos; ++p, dst += head_dim)
+        std::memcpy(dst, p < step.pos0 ? ring.row(p % step.window) : kv.row(p - step.pos0),
+                    row_bytes);
+    if (comp != nullptr)
+        for (int32_t id : comp_ids) {
+            std::memcpy(dst, comp->row(id), row_bytes);
+            dst += head_dim;
+        }
+    return n_keys;
+}
+
+}  // namespace
+
 void CpuBackend::attention(const AttentionStep& step) {
     const CpuBuffer& q = cpu_buffer(*step.q);
     const CpuBuffer& kv = cpu_buffer(*step.kv);
@@ -236,47 +273,57 @@ void CpuBackend::attention(const AttentionStep& step) {
     const CpuBuffer* comp = step.comp_rows != nullptr ? &cpu_buffer(*step.comp_rows) : nullptr;
     const CpuBuffer* selection =
         step.selection != nullptr ? &cpu_buffer(*step.selection, DType::I32) : nullptr;
-    const uint32_t top_k = selection != nullptr ? static_cast<uint32_t>(selection->cols()) : 0;
     const float score_scale = 1.0f / std::sqrt(static_cast<float>(head_dim));
+    const quant::DotKernel score_kernel = quant::kernels(quant::Type::F32).dot_f32;
+    // A batch has work enough in its tokens; a decode step splits its heads.
+    const int64_t heads_per_item = step.n_tokens >= 2 * static_cast<int64_t>(pool_.size())
+                                       ? step.n_head
+                                       : std::min<int64_t>(step.n_head, kDecodeHeadsPerItem);
+    const int64_t items_per_token = (step.n_head + heads_per_item - 1) / heads_per_item;
 
     auto run = [&](int64_t begin, int64_t end) {
-        std::vector<const float*> keys;
+        std::vector<float> keys;
         std::vector<float> scores;
         std::vector<int32_t> comp_ids;
+        int64_t gathered_token = -1;
+        int64_t n_keys = 0;
         for (int64_t item = begin; item < end; ++item) {
-            const int64_t t = item / step.n_head;
-            const int64_t h = item % step.n_head;
-            const int64_t pos = step.pos0 + t;
-            keys.clear();
-            for (int64_t p = std::max<int64_t>(0, pos - step.window + 1); p <= pos; ++p)
-                keys.push_back(p < step.pos0 ? ring.row(p % step.window) : kv.row(p - step.pos0));
-            if (comp != nullptr) {
-                const int64_t n_visible = (pos + 1) / step.ratio;
-                visible_rows(selection ? selection->i32() + t * top_k : nullptr, top_k, n_visible,
-                             comp_ids);
-                for (int32_t id : comp_ids) keys.push_back(comp->row(id));
+            const int64_t t = item / items_per_token;
+            const int64_t h0 = item % items_per_token * heads_per_item;
+            const int64_t n_heads = std::min<int64_t>(heads_per_item, step.n_head - h0);
+            if (t != gathered_token) {
+                n_keys = gather_keys(step, kv, ring, comp, selection, t, comp_ids, keys);
+                gathered_token = t;
             }
-            const float* qh = q.row(t) + h * head_dim;
-            const float sink = step.sinks[h];
-            float max = sink;
-            scores.resize(keys.size());
-            for (size_t r = 0; r < keys.size(); ++r) {
-                scores[r] = dot(qh, keys[r], head_dim) * score_scale;
-                max = std::max(max, scores[r]);
+            scores.resize(static_cast<size_t>(n_heads * n_keys));
+            const size_t row_bytes = sizeof(float) * static_cast<size_t>(head_dim);
+            score_kernel({reinterpret_cast<const uint8_t*>(keys.data()), row_bytes, n_keys,
+                          reinterpret_cast<const uint8_t*>(q.row(t) + h0 * head_dim), row_bytes,
+                          n_heads, head_dim, scores.data(), n_keys});
+            for (int64_t hh = 0; hh < n_heads; ++hh) {
+                const int64_t h = h0 + hh;
+                float* sh = scores.data() + hh * n_keys;
+                const float sink = step.sinks[h];
+                float max = sink;
+                for (int64_t r = 0; r < n_keys; ++r) {
+                    sh[r] *= score_scale;
+                    max = std::max(max, sh[r]);
+                }
+                float* oh = out.row(t) + h * head_dim;
+                std::fill_n(oh, head_dim, 0.0f);
+                float denominator = std::exp(sink - max);
+                for (int64_t r = 0; r < n_keys; ++r) {
+                    const float e = std::exp(sh[r] - max);
+                    denominator += e;
+                    const float* key = keys.data() + r * head_dim;
+                    for (int64_t i = 0; i < head_dim; ++i) oh[i] += e * key[i];
+                }
+                const float inverse = 1.0f / denominator;
+                for (int64_t i = 0; i < head_dim; ++i) oh[i] *= inverse;
             }
-            float* oh = out.row(t) + h * head_dim;
-            std::fill_n(oh, head_dim, 0.0f);
-            float denominator = std::exp(sink - max);
-            for (size_t r = 0; r < keys.size(); ++r) {
-                const float e = std::exp(scores[r] - max);
-                denominator += e;
-                for (int64_t i = 0; i < head_dim; ++i) oh[i] += e * keys[r][i];
-            }
-            const float inverse = 1.0f / denominator;
-            for (int64_t i = 0; i < head_dim; ++i) oh[i] *= inverse;
         }
     };
-    pool_.parallel_for(step.n_tokens * step.n_head, 1, run);
+    pool_.parallel_for(step.n_tokens * items_per_token, 1, run);
 }
 
 void CpuBackend::ring_store(const Buffer& kv, int64_t n_tokens, int64_t pos0, uint32_t window,
