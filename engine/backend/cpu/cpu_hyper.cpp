@@ -44,10 +44,12 @@ void CpuBackend::hc_pre(const Buffer& hc, int64_t n_tokens, const model::HyperCo
         hc_split(mix.data() + t * n_mix, w.scale.data, w.base.data, params, sp);
         const float* row = state.row(t);
         float* dst = out.row(t);
-        for (int64_t d = 0; d < n_embd; ++d) {
-            float acc = 0.0f;
-            for (uint32_t h = 0; h < params.n_hc; ++h) acc += row[h * n_embd + d] * sp[h];
-            dst[d] = acc;
+        // Stream by stream over whole rows (vectorizable); each element still sums the streams
+        // in stream order from zero.
+        std::fill_n(dst, n_embd, 0.0f);
+        for (uint32_t h = 0; h < params.n_hc; ++h) {
+            const float* stream = row + h * n_embd;
+            for (int64_t d = 0; d < n_embd; ++d) dst[d] += stream[d] * sp[h];
         }
     }
 }
@@ -71,12 +73,15 @@ void CpuBackend::hc_post(const Buffer& f, const Buffer& hc_in, const Buffer& spl
         const float* comb = sp_buffer.row(t) + 2 * n_hc;
         const float* fx = sub.row(t);
         float* dst = out.row(t);
+        // Whole rows per term (vectorizable); each element still adds f * post first, then the
+        // streams in order.
         for (uint32_t j = 0; j < n_hc; ++j) {
-            for (int64_t d = 0; d < n_embd; ++d) {
-                float acc = fx[d] * post[j];
-                for (uint32_t i = 0; i < n_hc; ++i)
-                    acc += comb[i * n_hc + j] * previous[i * n_embd + d];
-                dst[j * n_embd + d] = acc;
+            float* out_j = dst + j * n_embd;
+            for (int64_t d = 0; d < n_embd; ++d) out_j[d] = fx[d] * post[j];
+            for (uint32_t i = 0; i < n_hc; ++i) {
+                const float c = comb[i * n_hc + j];
+                const float* prev_i = previous.data() + i * n_embd;
+                for (int64_t d = 0; d < n_embd; ++d) out_j[d] += c * prev_i[d];
             }
         }
     }
