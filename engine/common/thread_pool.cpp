@@ -8,8 +8,16 @@ thread_local bool t_inside_pool_job = false;
 
 // Spinning a little before sleeping keeps the wake-up latency of back-to-back matvecs short.
 constexpr int kSpinIterations = 20000;
+// Past this many spins a waiting thread yields its core: on a busy machine a spinning thread
+// otherwise holds the core another worker of the same job needs.
+constexpr int kPauseSpins = 2000;
 
-inline void cpu_relax() { __builtin_ia32_pause(); }
+inline void spin_wait(int spin) {
+    if (spin < kPauseSpins)
+        __builtin_ia32_pause();
+    else
+        std::this_thread::yield();
+}
 }  // namespace
 
 unsigned ThreadPool::default_thread_count() {
@@ -66,7 +74,7 @@ void ThreadPool::parallel_for(int64_t n_items, int64_t grain, const RangeFn& fn)
     }
     wake_.notify_all();
     run_chunk(0);
-    while (pending_.load(std::memory_order_acquire) != 0) cpu_relax();
+    for (int spin = 0; pending_.load(std::memory_order_acquire) != 0; ++spin) spin_wait(spin);
     job_ = nullptr;
 }
 
@@ -75,7 +83,7 @@ void ThreadPool::worker_loop(unsigned index) {
     for (;;) {
         uint64_t current = generation_.load(std::memory_order_acquire);
         for (int spin = 0; current == seen && spin < kSpinIterations; ++spin) {
-            cpu_relax();
+            spin_wait(spin);
             current = generation_.load(std::memory_order_acquire);
         }
         if (current == seen) {
