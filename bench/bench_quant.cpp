@@ -11,6 +11,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <functional>
 #include <map>
 #include <memory>
 #include <optional>
@@ -319,15 +320,30 @@ void bench_prefill(benchmark::State& state, Type type, int64_t n_acts, ThreadPoo
     state.counters["gflops"] = flop * static_cast<double>(state.iterations()) / seconds * 1e-9;
 }
 
+// Read bandwidth in GB/s by thread count.
+using BandwidthByThreads = std::map<unsigned, double>;
+
+// The thread count a benchmark name carries in its "pool_threads:N" part (0 when it has none).
+unsigned pool_threads_in_name(const std::string& name) {
+    constexpr std::string_view kKey = "pool_threads:";
+    const size_t at = name.find(kKey);
+    return at == std::string::npos ? 0 : std::stoul(name.substr(at + kKey.size()));
+}
+
 // Console output without the mean/median/stddev rows, followed by the best value of every counter
 // over the repetitions: on a shared machine the best round is the one that says what the code can
-// do. The summary opens with the given lines (the machine's bandwidth).
+// do. The bandwidth is measured again at the end, and the summary's bw_ratio divides by the best
+// of both measurements: a neighbour's load during the first one would otherwise inflate every
+// ratio of the run.
 class BestOfReporter : public benchmark::ConsoleReporter {
   public:
     // Colour only on a terminal: a custom display reporter does not see --benchmark_color.
-    explicit BestOfReporter(std::vector<std::string> summary_header)
+    BestOfReporter(std::string isa, BandwidthByThreads read_gbps_before,
+                   std::function<BandwidthByThreads()> measure_read_gbps)
         : ConsoleReporter(isatty(STDOUT_FILENO) ? OO_ColorTabular : OO_Tabular),
-          summary_header_(std::move(summary_header)) {}
+          isa_(std::move(isa)),
+          read_gbps_before_(std::move(read_gbps_before)),
+          measure_read_gbps_(std::move(measure_read_gbps)) {}
 
     void ReportRuns(const std::vector<Run>& runs) override {
         std::vector<Run> shown;
@@ -345,9 +361,25 @@ class BestOfReporter : public benchmark::ConsoleReporter {
     }
 
     void Finalize() override {
+        const BandwidthByThreads read_gbps_after = measure_read_gbps_();
+        BandwidthByThreads read_gbps_best = read_gbps_before_;
         std::ostream& out = GetOutputStream();
-        out << "\nBest of the repetitions:\n";
-        for (const std::string& line : summary_header_) out << line << "\n";
+        out << "\nBest of the repetitions:\nkernel_isa " << isa_ << "\n";
+        for (const auto& [threads, before] : read_gbps_before_) {
+            const double after = read_gbps_after.at(threads);
+            read_gbps_best[threads] = std::max(before, after);
+            char line[160];
+            std::snprintf(line, sizeof(line),
+                          "read_bandwidth_gbps_%u_threads %.2f (before the run %.2f, after %.2f)",
+                          threads, read_gbps_best[threads], before, after);
+            out << line << "\n";
+        }
+        for (auto& [name, counters] : best_) {
+            const auto weight = counters.find("weight_gbps");
+            const auto bandwidth = read_gbps_best.find(pool_threads_in_name(name));
+            if (weight != counters.end() && bandwidth != read_gbps_best.end())
+                counters["bw_ratio"] = weight->second / bandwidth->second;
+        }
         size_t name_width = 0;
         for (const std::string& name : order_) name_width = std::max(name_width, name.size());
         for (const std::string& name : order_) {
@@ -363,7 +395,9 @@ class BestOfReporter : public benchmark::ConsoleReporter {
     }
 
   private:
-    std::vector<std::string> summary_header_;
+    std::string isa_;
+    BandwidthByThreads read_gbps_before_;
+    std::function<BandwidthByThreads()> measure_read_gbps_;
     std::vector<std::string> order_;
     std::map<std::string, std::map<std::string, double>> best_;
 };
@@ -417,9 +451,8 @@ std::string pool_suffix(const ThreadPool& pool) {
     return "/pool_threads:" + std::to_string(pool.size());
 }
 
-void register_benchmarks(const std::vector<ThreadPool*>& pools,
-                         const std::map<unsigned, double>& read_gbps, WorkingSetCache& sets,
-                         PrefillWeights& prefill_weights) {
+void register_benchmarks(const std::vector<ThreadPool*>& pools, const BandwidthByThreads& read_gbps,
+                         WorkingSetCache& sets, PrefillWeights& prefill_weights) {
     auto finish = [](benchmark::internal::Benchmark* b) {
         // The pool threads do the work, so only wall-clock time means anything.
         b->UseRealTime()->Unit(benchmark::kMillisecond);
@@ -500,13 +533,15 @@ int run(int argc, char** argv) {
     std::vector<ThreadPool*> pools{&single};
     if (all_cores.size() > 1) pools.push_back(&all_cores);
 
-    std::map<unsigned, double> read_gbps;
-    {
+    auto measure_read_gbps = [&] {
+        BandwidthByThreads gbps;
         const LargeBuffer buffer(options.bandwidth_buffer_bytes);
         for (ThreadPool* pool : pools)
-            read_gbps[pool->size()] =
+            gbps[pool->size()] =
                 dsv4::bench::best_read_gbps(*pool, buffer, options.bandwidth_rounds);
-    }
+        return gbps;
+    };
+    const BandwidthByThreads read_gbps = measure_read_gbps();
 
     const std::string isa = dsv4::isa_name(dsv4::active_isa());
     benchmark::AddCustomContext("kernel_isa", isa);
@@ -515,12 +550,9 @@ int run(int argc, char** argv) {
                                     std::to_string(dsv4::bench::kReadStreams) +
                                     " streams per thread, " + dsv4::bench::read_loads_name() +
                                     " loads, best of " + std::to_string(options.bandwidth_rounds));
-    std::vector<std::string> summary_header{"kernel_isa " + isa};
-    for (const auto& [threads, gbps] : read_gbps) {
-        const std::string key = "read_bandwidth_gbps_" + std::to_string(threads) + "_threads";
-        benchmark::AddCustomContext(key, fixed(gbps, 2));
-        summary_header.push_back(key + " " + fixed(gbps, 2));
-    }
+    for (const auto& [threads, gbps] : read_gbps)
+        benchmark::AddCustomContext("read_bandwidth_gbps_" + std::to_string(threads) + "_threads",
+                                    fixed(gbps, 2));
     benchmark::AddCustomContext("weight_working_set_mib",
                                 std::to_string(options.working_set_bytes / kMiB));
 
@@ -528,17 +560,12 @@ int run(int argc, char** argv) {
     PrefillWeights prefill_weights;
     register_benchmarks(pools, read_gbps, sets, prefill_weights);
 
-    BestOfReporter reporter(std::move(summary_header));
+    BestOfReporter reporter(isa, read_gbps, [&] {
+        sets.release();  // room for the bandwidth buffer
+        return measure_read_gbps();
+    });
     benchmark::RunSpecifiedBenchmarks(&reporter);
     benchmark::Shutdown();
-
-    // The machine drifts: a second measurement shows how far the ratios' denominator moved.
-    sets.release();
-    const LargeBuffer buffer(options.bandwidth_buffer_bytes);
-    for (ThreadPool* pool : pools) {
-        const double gbps = dsv4::bench::best_read_gbps(*pool, buffer, options.bandwidth_rounds);
-        std::printf("read_bandwidth_gbps_%u_threads after the run %.2f\n", pool->size(), gbps);
-    }
     return 0;
 }
 
