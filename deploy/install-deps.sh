@@ -7,7 +7,13 @@ packages=(
     build-essential g++ cmake ninja-build pkg-config
     libgtest-dev libgmock-dev googletest libbenchmark-dev
     clang libclang-rt-dev ccache
+    libboost1.81-dev libtomlplusplus-dev liblmdb-dev lmdb-utils
+    curl
 )
+# The openai SDK client tests need Node.js with npm; machines that already have them (often
+# from nodesource, whose nodejs conflicts with Debian's npm) keep theirs.
+if ! command -v node >/dev/null 2>&1; then packages+=(nodejs); fi
+if ! command -v npm >/dev/null 2>&1; then packages+=(npm); fi
 
 sudo_cmd=()
 if [ "$(id -u)" -ne 0 ]; then sudo_cmd=(sudo); fi

@@ -43,13 +43,14 @@ class DecodeSession {
                                     options.stop_strings}),
           parser_(
               chat::OutputParserOptions{options.thinking, options.tool_calls, options.tool_schemas},
-              ids_) {}
+              options.tool_call_ids ? *options.tool_call_ids : sequential_ids_),
+          scripted_tokens_(options.scripted_tokens) {}
 
     bool budget_spent_before_start() const { return stops_.finished(); }
 
     // Samples from logits and passes the token through; returns the ending it caused, if any.
     std::optional<FinishReason> step(std::span<const float> logits, TokenId& sampled) {
-        sampled = sampler_.sample(logits, parser_.wants_greedy_sampling());
+        sampled = next_token(logits);
         if (callbacks_.on_token) callbacks_.on_token(sampled);
         const bool end_of_sequence = sampled == tokenizer_.eos();
         // Stop strings are matched in the raw bytes, as the reference does; the stop conditions
@@ -87,6 +88,14 @@ class DecodeSession {
     }
 
   private:
+    TokenId next_token(std::span<const float> logits) {
+        // The sampler still draws in script mode so that its random stream advances as usual.
+        const TokenId drawn = sampler_.sample(logits, parser_.wants_greedy_sampling());
+        if (!scripted_tokens_) return drawn;
+        if (scripted_position_ >= scripted_tokens_->size()) return tokenizer_.eos();
+        return (*scripted_tokens_)[scripted_position_++];
+    }
+
     void forward_streamable() {
         const std::string_view ready = stops_.take_streamable();
         if (ready.empty()) return;
@@ -104,8 +113,10 @@ class DecodeSession {
     const GenerateCallbacks& callbacks_;
     sampler::Sampler sampler_;
     sampler::StopConditions stops_;
-    SequentialToolCallIds ids_;
+    SequentialToolCallIds sequential_ids_;
     chat::OutputParser parser_;
+    const std::vector<TokenId>* scripted_tokens_;
+    size_t scripted_position_ = 0;
     std::vector<TokenId> tokens_;
     bool ended_with_end_of_sequence_ = false;
 };

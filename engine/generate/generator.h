@@ -49,6 +49,12 @@ struct GenerateOptions {
     const chat::ToolSchemaIndex* tool_schemas = nullptr;  // must outlive generate()
     int max_tokens = 256;                                 // clamped to the room left in the context
     std::vector<std::string> stop_strings;
+    // Ids given to parsed tool calls; nullptr: "call_0", "call_1", ... Must outlive generate().
+    chat::ToolCallIdSource* tool_call_ids = nullptr;
+    // Debugging aid: when set, the i-th sampled token is (*scripted_tokens)[i] instead of a draw
+    // from the logits (the forward pass still runs for every token), and the end-of-sequence
+    // token follows the script. Stop rules, the parser and the token budget apply as usual.
+    const std::vector<TokenId>* scripted_tokens = nullptr;
 };
 
 enum class FinishReason : uint8_t { Stop, Length, ToolCalls, Cancelled };
