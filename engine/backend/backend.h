@@ -166,6 +166,12 @@ struct MoeStep {
     Buffer* out = nullptr;  // [n_tokens][down->n_out]
 };
 
+// One product of a batched matmul_many call.
+struct MatmulTarget {
+    const WeightMatrix* w = nullptr;
+    Buffer* out = nullptr;  // [n][w->n_out]
+};
+
 class Backend {
   public:
     virtual ~Backend() = default;
@@ -187,6 +193,14 @@ class Backend {
     // out[t] = w . x[t]; x is [n][w.n_in], out [n][w.n_out].
     virtual void matmul(const WeightMatrix& w, const Buffer& x, int64_t n_tokens, Buffer& out,
                         Numerics numerics) = 0;
+    // matmul of the same x by several matrices: each output equal to its own matmul call, but
+    // x is prepared once per activation format and the products share one pass over the
+    // workers. The default runs the matmuls one by one.
+    virtual void matmul_many(std::span<const MatmulTarget> targets, const Buffer& x,
+                             int64_t n_tokens, Numerics numerics) {
+        for (const MatmulTarget& target : targets)
+            matmul(*target.w, x, n_tokens, *target.out, numerics);
+    }
     // Rows of w in n_groups equal blocks; block g multiplies the g-th w.n_in slice of x[t].
     // x is [n][n_groups * w.n_in], out [n][w.n_out].
     virtual void grouped_matmul(const WeightMatrix& w, uint32_t n_groups, const Buffer& x,

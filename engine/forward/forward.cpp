@@ -136,14 +136,14 @@ void Forward::attention_sublayer(uint32_t il, state::SequenceState& state,
     backend_.rms_norm(x, n, w.attn_norm.data, c.rms_eps, xn);
 
     Buffer& q_latent = scratch(Slot::QLatent, c.q_lora_rank);
-    backend_.matmul(w.q_a, xn, n, q_latent, numerics);
+    Buffer& kv = scratch(Slot::Kv, c.head_dim);
+    const backend::MatmulTarget from_xn[] = {{&w.q_a, &q_latent}, {&w.kv, &kv}};
+    backend_.matmul_many(from_xn, xn, n, numerics);
     backend_.rms_norm(q_latent, n, w.q_a_norm.data, c.rms_eps, q_latent);
     Buffer& q = scratch(Slot::Q, c.q_dim());
     backend_.matmul(w.q_b, q_latent, n, q, numerics);
     backend_.rms_norm_heads(q, n, c.head_dim, c.rms_eps);
 
-    Buffer& kv = scratch(Slot::Kv, c.head_dim);
-    backend_.matmul(w.kv, xn, n, kv, numerics);
     backend_.rms_norm(kv, n, w.kv_norm.data, c.rms_eps, kv);
     backend_.rope_tail(q, n, c.head_dim, pos0, rope, false);
     backend_.rope_tail(kv, n, c.head_dim, pos0, rope, false);
@@ -189,8 +189,8 @@ void Forward::compress(const model::CompressorWeights& weights, state::Compresso
                        backend::RowRounding rounding) {
     Buffer& kv = scratch(Slot::CompKv, weights.kv.n_out);
     Buffer& score = scratch(Slot::CompScore, weights.gate.n_out);
-    backend_.matmul(weights.kv, xn, n, kv, options_.numerics);
-    backend_.matmul(weights.gate, xn, n, score, options_.numerics);
+    const backend::MatmulTarget from_xn[] = {{&weights.kv, &kv}, {&weights.gate, &score}};
+    backend_.matmul_many(from_xn, xn, n, options_.numerics);
     backend::CompressorStep step;
     step.kv_proj = &kv;
     step.score_proj = &score;
@@ -296,8 +296,8 @@ void Forward::shared_expert(const model::LayerWeights& w, float clamp, const Buf
                             Buffer& out) {
     Buffer& gate = scratch(Slot::SharedGate, w.shared_gate.n_out);
     Buffer& up = scratch(Slot::SharedUp, w.shared_up.n_out);
-    backend_.matmul(w.shared_gate, xn, n, gate, options_.numerics);
-    backend_.matmul(w.shared_up, xn, n, up, options_.numerics);
+    const backend::MatmulTarget from_xn[] = {{&w.shared_gate, &gate}, {&w.shared_up, &up}};
+    backend_.matmul_many(from_xn, xn, n, options_.numerics);
     backend_.swiglu(gate, up, n, clamp, gate);
     backend_.matmul(w.shared_down, gate, n, out, options_.numerics);
 }

@@ -3,6 +3,7 @@
 // pooling and cadence, the indexer's top-k, the router and the routed experts.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
 #include <numeric>
 #include <vector>
@@ -10,6 +11,7 @@
 #include "engine/backend/cpu/cpu_backend.h"
 #include "engine/backend/cpu/cpu_numerics.h"
 #include "engine/forward/forward.h"
+#include "engine/quant/synth_blocks.h"
 #include "tests/unit/golden_dir.h"
 
 namespace dsv4::backend::cpu {
@@ -484,6 +486,51 @@ TEST(CpuOps, RoutedExpertsFoldTheWeightBeforeDownAndSumSlots) {
     backend.read_rows(*out, 0, 1, got);
     EXPECT_NEAR(got[0], e1_mid1 + e0_mid0, 1e-5f);
     EXPECT_NEAR(got[1], e1_mid0 + e0_mid1, 1e-5f);
+}
+
+}  // namespace
+}  // namespace dsv4::backend::cpu
+
+namespace dsv4::backend::cpu {
+namespace {
+
+// matmul_many must give every product exactly what its own matmul gives, for weights of
+// different activation formats sharing one input (Q8_0 and Q8_K preparations, F32 in place).
+TEST(CpuMatmulMany, EqualsSeparateMatmulsBitForBit) {
+    CpuBackend backend(2);
+    constexpr int64_t n_in = 512, n_tokens = 3;
+    const quant::Type types[] = {quant::Type::Q8_0, quant::Type::Q2_K, quant::Type::F16,
+                                 quant::Type::IQ2_XXS, quant::Type::Q8_0};
+    const int64_t n_outs[] = {40, 17, 9, 33, 1};
+    std::vector<std::vector<uint8_t>> storage;
+    std::vector<WeightMatrix> weights;
+    for (size_t i = 0; i < std::size(types); ++i) {
+        const size_t row_bytes = quant::row_bytes(types[i], n_in);
+        storage.emplace_back(row_bytes * static_cast<size_t>(n_outs[i]));
+        quant::fill_random_rows(types[i], storage.back().data(), n_outs[i], n_in, 100 + i);
+        weights.push_back({types[i], storage.back().data(), n_in, n_outs[i], row_bytes});
+    }
+    std::vector<float> x_values(n_in * n_tokens);
+    for (size_t i = 0; i < x_values.size(); ++i)
+        x_values[i] = std::sin(0.37f * static_cast<float>(i)) * (1.0f + static_cast<float>(i % 7));
+    BufferPtr x = make_buffer(backend, n_tokens, n_in, x_values);
+    for (quant::Numerics numerics : {quant::Numerics::Q8, quant::Numerics::F32}) {
+        std::vector<BufferPtr> together, apart;
+        std::vector<MatmulTarget> targets;
+        for (const WeightMatrix& w : weights) {
+            together.push_back(backend.allocate(DType::F32, n_tokens, w.n_out));
+            apart.push_back(backend.allocate(DType::F32, n_tokens, w.n_out));
+            targets.push_back({&w, together.back().get()});
+            backend.matmul(w, *x, n_tokens, *apart.back(), numerics);
+        }
+        backend.matmul_many(targets, *x, n_tokens, numerics);
+        for (size_t i = 0; i < weights.size(); ++i) {
+            const std::vector<float> a = read_all(backend, *together[i], n_tokens);
+            const std::vector<float> b = read_all(backend, *apart[i], n_tokens);
+            ASSERT_EQ(a, b) << "target " << i << " numerics " << static_cast<int>(numerics);
+            EXPECT_NE(std::count(a.begin(), a.end(), 0.0f), static_cast<long>(a.size()));
+        }
+    }
 }
 
 }  // namespace

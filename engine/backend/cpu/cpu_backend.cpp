@@ -152,6 +152,47 @@ void CpuBackend::matmul(const WeightMatrix& w, const Buffer& x, int64_t n_tokens
                 numerics);
 }
 
+void CpuBackend::matmul_many(std::span<const MatmulTarget> targets, const Buffer& x,
+                             int64_t n_tokens, Numerics numerics) {
+    check_rows(x, 0, n_tokens, "matmul_many");
+    const float* in = cpu_buffer(x).f32();
+    // Which formats x is needed in, each prepared once; F32 reads x in place.
+    std::array<size_t, 4> row_bytes{};
+    std::array<bool, 4> prepared{};
+    std::vector<RowJob>& jobs = group_jobs_;
+    jobs.assign(targets.size(), RowJob{});
+    for (size_t i = 0; i < targets.size(); ++i) {
+        const WeightMatrix& w = *targets[i].w;
+        Buffer& out = *targets[i].out;
+        check_cols(x, w.n_in, "matmul_many", "the input");
+        check_cols(out, w.n_out, "matmul_many", "the output");
+        check_rows(out, 0, n_tokens, "matmul_many");
+        RowJob& job = jobs[i];
+        job.w = w;
+        job.numerics = effective_numerics(w.type, numerics);
+        job.n_acts = n_tokens;
+        job.out = cpu_buffer(out).f32();
+        job.out_stride = out.cols();
+        const quant::ActFormat format = quant::activation_format(w.type, job.numerics);
+        if (format == quant::ActFormat::F32) {
+            job.act = reinterpret_cast<const uint8_t*>(in);
+            job.act_row_bytes = sizeof(float) * static_cast<size_t>(x.cols());
+            continue;
+        }
+        const auto slot = static_cast<size_t>(format);
+        if (slot >= act_by_format_.size())
+            throw BackendError("matmul_many: unexpected activation format");
+        if (!prepared[slot]) {
+            row_bytes[slot] = prepare_activations(w.type, job.numerics, in, x.cols(), n_tokens,
+                                                  w.n_in, act_by_format_[slot]);
+            prepared[slot] = true;
+        }
+        job.act = act_by_format_[slot].data();
+        job.act_row_bytes = row_bytes[slot];
+    }
+    run_row_jobs(jobs, pool_);
+}
+
 void CpuBackend::grouped_matmul(const WeightMatrix& w, uint32_t n_groups, const Buffer& x,
                                 int64_t n_tokens, Buffer& out, Numerics numerics) {
     check_cols(x, w.n_in * n_groups, "grouped_matmul", "the input");

@@ -57,6 +57,8 @@ class CpuBackend final : public Backend {
     void embed(const WeightMatrix& table, std::span<const int32_t> tokens, Buffer& hc) override;
     void matmul(const WeightMatrix& w, const Buffer& x, int64_t n_tokens, Buffer& out,
                 Numerics numerics) override;
+    void matmul_many(std::span<const MatmulTarget> targets, const Buffer& x, int64_t n_tokens,
+                     Numerics numerics) override;
     void grouped_matmul(const WeightMatrix& w, uint32_t n_groups, const Buffer& x, int64_t n_tokens,
                         Buffer& out, Numerics numerics) override;
     void rms_norm(const Buffer& x, int64_t n_tokens, const float* weight, float eps,
@@ -124,6 +126,8 @@ class CpuBackend final : public Backend {
     std::vector<float> scratch_b_;
     MoeScratch moe_;
     std::vector<RowJob> group_jobs_;
+    // matmul_many: one prepared copy of x per activation format.
+    std::array<std::vector<uint8_t>, 4> act_by_format_;  // indexed by quant::ActFormat
 };
 
 // The CPU buffer behind a handle; throws BackendError for buffers of another backend or dtype.
