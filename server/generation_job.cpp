@@ -1,5 +1,6 @@
 #include "server/generation_job.h"
 
+#include <algorithm>
 #include <ctime>
 
 #include "engine/common/json.h"
@@ -97,11 +98,13 @@ class CompletionWriter final : public ResponseWriter {
         chunks_.add({event}, payloads);
         send_all(exchange, payloads);
     }
-    void finish(const chat::ParsedOutput& output, std::string_view raw_text,
-                const chat::TokenUsage& usage, Exchange& exchange) override {
+    void finish(const chat::ParsedOutput& output, std::string_view, const chat::TokenUsage& usage,
+                Exchange& exchange) override {
         if (!stream_) {
-            exchange.respond(
-                json_answer(chat::completion_body(meta_, raw_text, output.finish_reason, usage)));
+            // The parser's content is the generated text with bytes that can never form valid
+            // UTF-8 replaced, as in the streamed deltas: the body stays valid JSON text.
+            exchange.respond(json_answer(
+                chat::completion_body(meta_, output.content, output.finish_reason, usage)));
             return;
         }
         std::vector<std::string> payloads;
@@ -289,6 +292,7 @@ void GenerationJob::run(generate::Generator& generator, const std::atomic<bool>&
         last_token = now;
     };
     callbacks.on_output = [&](const chat::OutputEvent& event) { writer_->add(event, *exchange_); };
+    reuse_live_text(generator);
     generate::GenerateResult result;
     try {
         result = generator.generate(request_.prompt_tokens, request_.options, callbacks);
@@ -306,6 +310,24 @@ void GenerationJob::run(generate::Generator& generator, const std::atomic<bool>&
     // Tool ids are remembered before the client can send them back.
     record(result);
     writer_->finish(result.output, result.text, usage, *exchange_);
+}
+
+void GenerationJob::reuse_live_text(const generate::Generator& generator) {
+    const std::span<const int32_t> live = generator.state().tokens();
+    const std::vector<int32_t>& prompt = request_.prompt_tokens;
+    if (live.empty() || live.size() >= prompt.size()) return;
+    if (std::equal(live.begin(), live.end(), prompt.begin())) return;  // a token prefix already
+    // The sampled tokens of the last turn need not be how its text tokenizes when the client
+    // sends it back; when the live tokens spell a byte prefix of the new prompt, keep them and
+    // tokenize only the rest.
+    const std::string live_text = generator.tokenizer().decode(live);
+    const std::string& text = request_.prompt_text;
+    if (live_text.size() >= text.size() || text.compare(0, live_text.size(), live_text) != 0)
+        return;
+    std::vector<int32_t> tokens(live.begin(), live.end());
+    generator.tokenizer().encode_append(std::string_view(text).substr(live_text.size()),
+                                        tokenizer::SpecialTokenMode::Recognise, tokens);
+    request_.prompt_tokens = std::move(tokens);
 }
 
 void GenerationJob::record(const generate::GenerateResult& result) {

@@ -34,6 +34,7 @@ class ResponseWriter {
 
 struct GenerationRequest {
     chat::MappedRequest mapped;
+    std::string prompt_text;  // rendered
     std::vector<tokenizer::TokenId> prompt_tokens;
     generate::GenerateOptions options;  // tool_schemas / tool_call_ids point into the job
     std::chrono::steady_clock::time_point received;
@@ -56,6 +57,8 @@ class GenerationJob final : public EngineJob {
     void drop(int status, std::string_view reason) override;
 
   private:
+    // The reference's "memory-text" reuse (see generation_job.cpp).
+    void reuse_live_text(const generate::Generator& generator);
     void record(const generate::GenerateResult& result);
 
     GenerationRequest request_;

@@ -92,7 +92,9 @@ std::shared_ptr<const ReadyEngine> Routes::ready() const {
 }
 
 bool Routes::model_name_accepted(std::string_view name) const {
-    return name.empty() || name == config_.model.name || name == chat::kDefaultModelName;
+    // The reference's aliases pick the thinking mode and name the same model.
+    return name.empty() || name == config_.model.name || name == chat::kDefaultModelName ||
+           name == "deepseek-chat" || name == "deepseek-reasoner";
 }
 
 void Routes::handle(const HttpRequest& request, std::shared_ptr<Exchange> exchange) {
@@ -290,6 +292,7 @@ void Routes::generate(const HttpRequest& request, std::string_view label,
     const chat::RenderedPrompt prompt = chat::render_prompt(mapped.conversation);
     job_request.prompt_tokens =
         engine->tokenizer->encode(prompt.text, tokenizer::SpecialTokenMode::Recognise);
+    job_request.prompt_text = prompt.text;
     const auto n_prompt = static_cast<int64_t>(job_request.prompt_tokens.size());
     if (n_prompt >= engine->context_tokens)
         return refuse(
