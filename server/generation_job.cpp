@@ -283,10 +283,11 @@ void GenerationJob::run(generate::Generator& generator, const std::atomic<bool>&
     callbacks.cancel_requested = [&] { return stop_now.load() || exchange_->cancelled(); };
     callbacks.on_token = [&](tokenizer::TokenId) {
         const auto now = Clock::now();
-        if (!last_token)
+        if (!last_token) {
+            first_token_ = now;
             metrics_.observe_time_to_first_token(
                 std::chrono::duration<double>(now - request_.received).count());
-        else
+        } else
             metrics_.observe_inter_token_latency(
                 std::chrono::duration<double>(now - *last_token).count());
         last_token = now;
@@ -342,10 +343,12 @@ void GenerationJob::record(const generate::GenerateResult& result) {
     metrics_.set_throughput(result.prefill_tokens_per_second(), result.decode_tokens_per_second());
     if (result.finish == generate::FinishReason::Cancelled) metrics_.count_cancelled();
     const double ttft_ms =
-        std::chrono::duration<double, std::milli>(Clock::now() - request_.received).count();
+        first_token_
+            ? std::chrono::duration<double, std::milli>(*first_token_ - request_.received).count()
+            : -1.0;
     char detail[200];
     std::snprintf(detail, sizeof detail,
-                  "prompt=%lld cached=%lld generated=%lld total_ms=%.0f prefill_tok_s=%.1f "
+                  "prompt=%lld cached=%lld generated=%lld ttft_ms=%.0f prefill_tok_s=%.1f "
                   "decode_tok_s=%.1f finish=%s",
                   static_cast<long long>(result.prompt_tokens),
                   static_cast<long long>(result.cached_tokens),

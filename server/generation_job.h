@@ -6,6 +6,8 @@
 
 #include <chrono>
 #include <memory>
+#include <mutex>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -68,6 +70,7 @@ class GenerationJob final : public EngineJob {
     ToolRegistry& registry_;
     chat::ToolSchemaIndex schemas_;
     chat::RandomToolCallIds ids_;
+    std::optional<std::chrono::steady_clock::time_point> first_token_;
     std::mutex open_mutex_;
     bool opened_ = false;
 };
