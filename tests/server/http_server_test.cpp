@@ -39,8 +39,9 @@ bool query_flag(const std::string& target, const std::string& name) {
 // Answers by path:
 //   /echo     method, body and the X-Test header, as text
 //   /health   {"status":"ok"}
-//   /stream   ?n=&delay_ms=[&finish=1] n events "data: i", from another thread; stops early
-//             when the exchange is cancelled unless finish=1
+//   /stream   ?n=&delay_ms=[&bytes=][&finish=1] n events "data: i" (padded with `bytes` x's),
+//             from another thread; stops early when the exchange is cancelled (with finish=1
+//             only when the client is gone)
 //   /slow     never answers; records the ExchangeEnd it sees (with answer=1 it then answers 503)
 //   /throw    throws; /drop drops the exchange
 class TestRoutes final : public RequestHandler {
@@ -97,13 +98,16 @@ class TestRoutes final : public RequestHandler {
         const int n = query_int(target, "n", 3);
         const auto delay = std::chrono::milliseconds(query_int(target, "delay_ms", 0));
         const bool finish = query_flag(target, "finish");
+        const std::string padding(static_cast<size_t>(query_int(target, "bytes", 0)), 'x');
         std::lock_guard lock(mutex_);
-        workers_.emplace_back([this, exchange, n, delay, finish] {
+        workers_.emplace_back([this, exchange, n, delay, finish, padding] {
             exchange->begin_stream({{"X-Stream", "yes"}});
             for (int i = 0; i < n; ++i) {
                 std::this_thread::sleep_for(delay);
-                if (!finish && exchange->cancelled()) break;
-                exchange->send("data: " + std::to_string(i) + "\n\n");
+                const ExchangeEnd state = exchange->state();
+                if (state == ExchangeEnd::ClientGone || (!finish && state != ExchangeEnd::Open))
+                    break;
+                exchange->send("data: " + std::to_string(i) + padding + "\n\n");
             }
             const ExchangeEnd state = exchange->state();
             if (state != ExchangeEnd::Open) record(state);
@@ -461,6 +465,41 @@ TEST(HttpServer, TimedOutRequestIsAnswered504WhenTheRouteStaysSilent) {
     const TestResponse response = connection.read_response(5s);
     EXPECT_EQ(response.status, 504);
     EXPECT_TRUE(is_error_json(response, "server_error")) << response.body;
+}
+
+TEST(HttpServer, TimedOutStreamIsEndedWhenTheRouteStaysSilent) {
+    HttpServerOptions options = test_options();
+    options.request_timeout = 100ms;
+    Fixture f(options);
+    TestConnection connection(f.port());
+    connection.send(request_bytes("GET", "/stream?n=1&delay_ms=2500"));
+    const TestResponse response = connection.read_response(5s);
+    EXPECT_EQ(response.status, 200);
+    EXPECT_TRUE(response.chunked);
+    EXPECT_EQ(response.body, "");
+    EXPECT_EQ(f.routes.wait_seen(3s), ExchangeEnd::TimedOut);
+}
+
+TEST(HttpServer, ClientThatStopsReadingIsDroppedAfterWriteTimeout) {
+    HttpServerOptions options = test_options();
+    options.http.write_timeout_ms = 200;
+    Fixture f(options);
+    TestConnection connection(f.port(), /*receive_buffer_bytes=*/4096);
+    connection.send(request_bytes("GET", "/stream?n=100000&delay_ms=1&bytes=16384"));
+    EXPECT_EQ(f.routes.wait_seen(10s), ExchangeEnd::ClientGone);
+    EXPECT_TRUE(wait_for([&] { return f.server.open_connections() == 0; }, 2s));
+}
+
+TEST(HttpServer, ExpectContinueGetsAnInterimAnswer) {
+    Fixture f;
+    TestConnection connection(f.port());
+    connection.send(
+        "POST /echo HTTP/1.1\r\nHost: x\r\nExpect: 100-continue\r\nContent-Length: 5\r\n\r\n");
+    ASSERT_TRUE(connection.read_until("HTTP/1.1 100 Continue\r\n\r\n", 2s));
+    connection.send("hello");
+    const TestResponse response = connection.read_response();
+    EXPECT_EQ(response.status, 200);
+    EXPECT_EQ(response.body, "POST\nhello\n");
 }
 
 TEST(HttpServer, HandlerThrowGets500Json) {

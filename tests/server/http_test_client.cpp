@@ -54,9 +54,12 @@ std::string request_bytes(std::string_view method, std::string_view target, std:
     return out;
 }
 
-TestConnection::TestConnection(uint16_t port) {
+TestConnection::TestConnection(uint16_t port, int receive_buffer_bytes) {
     fd_ = ::socket(AF_INET, SOCK_STREAM, 0);
     if (fd_ < 0) throw std::runtime_error(std::string("socket: ") + std::strerror(errno));
+    if (receive_buffer_bytes > 0)
+        ::setsockopt(fd_, SOL_SOCKET, SO_RCVBUF, &receive_buffer_bytes,
+                     sizeof receive_buffer_bytes);
     sockaddr_in address{};
     address.sin_family = AF_INET;
     address.sin_port = htons(port);

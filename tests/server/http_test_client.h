@@ -32,7 +32,8 @@ std::string request_bytes(std::string_view method, std::string_view target,
 class TestConnection {
   public:
     // Connects to 127.0.0.1:port; throws std::runtime_error when the connection is refused.
-    explicit TestConnection(uint16_t port);
+    // A small `receive_buffer_bytes` makes a client that stops reading stall the server soon.
+    explicit TestConnection(uint16_t port, int receive_buffer_bytes = 0);
     ~TestConnection();
     TestConnection(const TestConnection&) = delete;
     TestConnection& operator=(const TestConnection&) = delete;
