@@ -195,6 +195,9 @@ struct Iq2xxsDequant {
 void dot_q_iq2_xxs(const DotArgs& args) {
     detail::run_tiled<Iq2xxsDot>(args);
 }
+void dot_q_iq2_xxs_no_gfni(const DotArgs& args) {
+    detail::run_tiled<Iq2xxsDot>(args);
+}
 void dot_f32_iq2_xxs(const DotArgs& args) {
     detail::run_tiled<DequantizingDot<Iq2xxsDequant>>(args);
 }

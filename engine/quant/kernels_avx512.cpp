@@ -32,4 +32,11 @@ TypeKernels avx512_kernels(Type t) {
     }
 }
 
+TypeKernels avx512_kernels_without_gfni(Type t) {
+    TypeKernels k = avx512_kernels(t);
+    if (t == Type::Q2_K) k.dot_q = avx512::dot_q_q2_k_no_gfni;
+    if (t == Type::IQ2_XXS) k.dot_q = avx512::dot_q_iq2_xxs_no_gfni;
+    return k;
+}
+
 }  // namespace dsv4::quant::detail

@@ -38,11 +38,24 @@ void dot_f32_q5_k(const DotArgs& args);
 void dot_f32_q6_k(const DotArgs& args);
 
 void dot_q_iq2_xxs(const DotArgs& args);
+
+// The kernels above pick a GFNI variant when the CPU has it; these are the variants without it
+// (the fallback, reachable on any CPU of this level so that tests compare both).
+void dot_q_q2_k_no_gfni(const DotArgs& args);
+void dot_q_iq2_xxs_no_gfni(const DotArgs& args);
 void dot_f32_iq2_xxs(const DotArgs& args);
 
 void dot_f16(const DotArgs& args);
 void dot_bf16(const DotArgs& args);
 void dot_f32(const DotArgs& args);
+
+// GFNI is not part of the AVX-512 level (cpu_features does not test it), so the functions that
+// use it carry the target themselves and are only entered after this check.
+#define DSV4_GFNI gnu::target("gfni")
+inline bool has_gfni() {
+    static const bool supported = __builtin_cpu_supports("gfni");
+    return supported;
+}
 
 inline uint16_t load_u16(const uint8_t* p) {
     uint16_t v;
