@@ -247,12 +247,15 @@ std::unique_ptr<ResponseWriter> make_response_writer(const chat::MappedRequest& 
 
 GenerationJob::GenerationJob(GenerationRequest request, std::shared_ptr<Exchange> exchange,
                              std::unique_ptr<ResponseWriter> writer, Metrics& metrics,
-                             ToolRegistry& registry)
+                             ToolRegistry& registry, LiveTextBinding& binding)
     : request_(std::move(request)),
       exchange_(std::move(exchange)),
       writer_(std::move(writer)),
       metrics_(metrics),
       registry_(registry),
+      binding_(binding),
+      thinking_(request_.options.thinking),
+      tools_active_(request_.options.tool_calls),
       schemas_(request_.mapped.conversation.tools),
       ids_(std::string(id_prefix(request_.mapped.endpoint))) {
     request_.options.tool_schemas = &schemas_;
@@ -308,7 +311,8 @@ void GenerationJob::run(generate::Generator& generator, const std::atomic<bool>&
     usage.prompt_tokens = static_cast<uint64_t>(result.prompt_tokens);
     usage.completion_tokens = static_cast<uint64_t>(result.generated_tokens);
     usage.cached_tokens = static_cast<uint64_t>(result.cached_tokens);
-    // Tool ids are remembered before the client can send them back.
+    // Tool ids and the visible text are recorded before the client can send them back.
+    bind_visible_text(generator, result);
     record(result);
     writer_->finish(result.output, result.text, usage, *exchange_);
 }
@@ -316,19 +320,49 @@ void GenerationJob::run(generate::Generator& generator, const std::atomic<bool>&
 void GenerationJob::reuse_live_text(const generate::Generator& generator) {
     const std::span<const int32_t> live = generator.state().tokens();
     const std::vector<int32_t>& prompt = request_.prompt_tokens;
-    if (live.empty() || live.size() >= prompt.size()) return;
-    if (std::equal(live.begin(), live.end(), prompt.begin())) return;  // a token prefix already
-    // The sampled tokens of the last turn need not be how its text tokenizes when the client
-    // sends it back; when the live tokens spell a byte prefix of the new prompt, keep them and
-    // tokenize only the rest.
-    const std::string live_text = generator.tokenizer().decode(live);
     const std::string& text = request_.prompt_text;
-    if (live_text.size() >= text.size() || text.compare(0, live_text.size(), live_text) != 0)
-        return;
+    const tokenizer::Tokenizer& tokenizer = generator.tokenizer();
+    const bool bound = binding_.live_position == generator.state().position();
+    const std::string visible = bound ? binding_.visible_text : std::string();
+    binding_ = {};
+    if (live.empty()) return;
+    if (live.size() < prompt.size() && std::equal(live.begin(), live.end(), prompt.begin()))
+        return;  // a token prefix already
     std::vector<int32_t> tokens(live.begin(), live.end());
-    generator.tokenizer().encode_append(std::string_view(text).substr(live_text.size()),
-                                        tokenizer::SpecialTokenMode::Recognise, tokens);
+    std::string_view rest;
+    if (!visible.empty() && text.starts_with(visible)) {
+        // The live tokens hold the hidden reasoning and the answer but not the end-of-sentence
+        // the visible text ends with (it was sampled, never fed): feed it now.
+        tokens.push_back(tokenizer.eos());
+        rest = std::string_view(text).substr(visible.size());
+    } else {
+        // The sampled tokens of the last turn need not be how its text tokenizes when the
+        // client sends it back; their bytes may still be a prefix of the new prompt.
+        const std::string live_text = tokenizer.decode(live);
+        if (live_text.size() >= text.size() || !text.starts_with(live_text)) return;
+        rest = std::string_view(text).substr(live_text.size());
+    }
+    tokenizer.encode_append(rest, tokenizer::SpecialTokenMode::Recognise, tokens);
+    // Hidden reasoning makes this longer than the rendered prompt; it must still fit.
+    if (static_cast<int64_t>(tokens.size()) >= generator.context_tokens()) return;
     request_.prompt_tokens = std::move(tokens);
+}
+
+void GenerationJob::bind_visible_text(const generate::Generator& generator,
+                                      const generate::GenerateResult& result) {
+    constexpr std::string_view kThinkOpen = "<think>";
+    const std::string& text = request_.prompt_text;
+    const chat::Endpoint endpoint = request_.mapped.endpoint;
+    if (!thinking_ || tools_active_ || result.finish != generate::FinishReason::Stop ||
+        !result.ended_with_end_of_sequence || !result.output.reasoning_closed ||
+        !result.output.tool_calls.empty() || !text.ends_with(kThinkOpen) ||
+        (endpoint != chat::Endpoint::ChatCompletions &&
+         endpoint != chat::Endpoint::AnthropicMessages))
+        return;
+    // How the renderer writes this turn back once its reasoning is dropped.
+    binding_.visible_text = text.substr(0, text.size() - kThinkOpen.size()) + "</think>" +
+                            result.output.content + std::string(chat::kEndOfSentence);
+    binding_.live_position = generator.state().position();
 }
 
 void GenerationJob::record(const generate::GenerateResult& result) {

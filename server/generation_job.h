@@ -34,6 +34,15 @@ class ResponseWriter {
     virtual void fail(std::string_view message, Exchange& exchange) = 0;
 };
 
+// What the live sequence holds beyond what its text shows: after a thinking turn the client
+// sends back only the answer (the reasoning is not rendered again), so the next prompt diverges
+// from the live tokens inside the reasoning. The visible text of that turn lets the next
+// request keep the live tokens anyway, as the reference does. Touched on the worker only.
+struct LiveTextBinding {
+    std::string visible_text;    // prompt text up to "<think>" + "</think>" + answer + EOS text
+    int64_t live_position = -1;  // the state's position when it was recorded
+};
+
 struct GenerationRequest {
     chat::MappedRequest mapped;
     std::string prompt_text;  // rendered
@@ -48,7 +57,8 @@ std::unique_ptr<ResponseWriter> make_response_writer(const chat::MappedRequest& 
 class GenerationJob final : public EngineJob {
   public:
     GenerationJob(GenerationRequest request, std::shared_ptr<Exchange> exchange,
-                  std::unique_ptr<ResponseWriter> writer, Metrics& metrics, ToolRegistry& registry);
+                  std::unique_ptr<ResponseWriter> writer, Metrics& metrics, ToolRegistry& registry,
+                  LiveTextBinding& binding);
 
     // Sends the stream's headers now (keepalives then flow during queueing and prefill). Safe
     // to call from the HTTP thread after submission; the worker calls it too before running.
@@ -59,8 +69,11 @@ class GenerationJob final : public EngineJob {
     void drop(int status, std::string_view reason) override;
 
   private:
-    // The reference's "memory-text" reuse (see generation_job.cpp).
+    // Keeps the live tokens when their text (or the bound visible text) is a byte prefix of
+    // the rendered prompt; only the rest is tokenized.
     void reuse_live_text(const generate::Generator& generator);
+    void bind_visible_text(const generate::Generator& generator,
+                           const generate::GenerateResult& result);
     void record(const generate::GenerateResult& result);
 
     GenerationRequest request_;
@@ -68,6 +81,9 @@ class GenerationJob final : public EngineJob {
     std::unique_ptr<ResponseWriter> writer_;
     Metrics& metrics_;
     ToolRegistry& registry_;
+    LiveTextBinding& binding_;
+    bool thinking_ = false;
+    bool tools_active_ = false;
     chat::ToolSchemaIndex schemas_;
     chat::RandomToolCallIds ids_;
     std::optional<std::chrono::steady_clock::time_point> first_token_;

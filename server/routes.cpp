@@ -325,7 +325,7 @@ void Routes::generate(const HttpRequest& request, std::string_view label,
 
     auto writer = make_response_writer(mapped, config_.scheduler.reasoning_alias);
     auto job = std::make_shared<GenerationJob>(std::move(job_request), exchange, std::move(writer),
-                                               metrics_, registry_);
+                                               metrics_, registry_, live_binding_);
     if (!engine->scheduler->try_submit(job)) {
         HttpResponse busy = error_response(429, "the engine queue is full (" +
                                                     std::to_string(config_.scheduler.queue_length) +

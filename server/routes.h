@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "config/config.h"
+#include "server/generation_job.h"
 #include "server/http_types.h"
 #include "server/metrics.h"
 #include "server/scheduler.h"
@@ -61,6 +62,7 @@ class Routes final : public RequestHandler {
     std::shared_ptr<const ReadyEngine> ready_;
     std::string load_error_;
     std::shared_ptr<const std::vector<int32_t>> script_tokens_;
+    LiveTextBinding live_binding_;  // used by jobs on the engine worker only
 };
 
 }  // namespace dsv4::server
