@@ -159,6 +159,224 @@ struct Iq2xxsDot {
     }
 };
 
+// ---- GFNI kernel: two rows per pass, element-major lanes
+// -----------------------------------------
+//
+// Without gathers. Byte lane e (0..63) stands for sub-group e % 32 (8 elements, one grid index)
+// of row A (e < 32) or row B; vector j holds element j of every sub-group. So:
+//  - two vpermi2b lookups per table turn the 64 grid indices into packed 2-bit codes (elements
+//    0-3 in one table, 4-7 in the other; 0, 1, 2 stand for 8, 25, 43);
+//  - one gf2p8affineqb per element picks its two bits and maps them onto the magnitude (the map
+//    k -> {8, 25, 43} is affine over GF(2): 8 ^ 0x11 * k0 ^ 0x23 * k1);
+//  - the 7-bit sign indices come out of vpmultishiftqb one per lane, and another affine map adds
+//    the parity bit, so sign byte bit j is element j's sign (vptestmb) and negates the
+//    activation byte (masked vpsubb) before vpdpbusd;
+//  - vpdpbusd adds four adjacent lanes: exactly the four sub-groups of a 32-element group, so
+//    dword lane t of the accumulator is group t % 8's sum over the 8 element vectors, and the
+//    group scale 2 ls + 1 enters lane-wise in f32 (products < 2^23, exact) with d * y.d.
+// The activation block is transposed into the same lanes once per tile and block.
+
+template <typename Table>
+constexpr Table pack_codes(int first) {
+    Table t{};
+    for (int g = 0; g < 256; ++g) {
+        uint8_t code = 0;
+        for (int j = 0; j < 4; ++j) {
+            const uint8_t v =
+                iq2xxs_grid_value(static_cast<uint32_t>(g), static_cast<uint32_t>(first + j));
+            const int k = v == 8 ? 0 : v == 25 ? 1 : 2;
+            code = static_cast<uint8_t>(code | k << (2 * j));
+        }
+        t[g] = code;
+    }
+    return t;
+}
+constexpr auto kLowCodes = pack_codes<std::array<uint8_t, 256>>(0);
+constexpr auto kHighCodes = pack_codes<std::array<uint8_t, 256>>(4);
+static_assert(kLowCodes[0] == 0 && kHighCodes[0] == 0);
+
+// Lane e: the grid index of its sub-group (qword of group s / 4, byte s % 4; row B at 64+).
+constexpr auto kIndexLanes = make_table<uint8_t, 64>([](int e) {
+    const int s = e % 32;
+    return static_cast<uint8_t>((e < 32 ? 0 : 64) + 8 * (s / 4) + s % 4);
+});
+// Dword lane i: the sign/scale word of group i % 8 of row A (i < 8) or row B.
+constexpr auto kScaleWords = make_table<int32_t, 16>(
+    [](int i) { return static_cast<int32_t>((i < 8 ? 0 : 16) + 2 * (i % 8) + 1); });
+// Qword q of the sign/scale words holds groups 2q, 2q + 1: their four 7-bit fields each.
+constexpr auto kSignFields = make_table<uint8_t, 64>([](int b) {
+    constexpr uint8_t kBits[8] = {0, 7, 14, 21, 32, 39, 46, 53};
+    return kBits[b % 8];
+});
+// vpermb that makes element-major rows of 8 sub-groups: byte 8j + r <- byte 8r + j.
+constexpr auto kTranspose8 =
+    make_table<uint8_t, 64>([](int b) { return static_cast<uint8_t>(8 * (b % 8) + b / 8); });
+
+// GF(2) matrices (output bit i is the parity of x & byte 7 - i).
+constexpr long long gf2_matrix(const std::array<uint8_t, 8>& rows) {
+    uint64_t m = 0;
+    for (int i = 0; i < 8; ++i) m |= static_cast<uint64_t>(rows[i]) << (8 * (7 - i));
+    return static_cast<long long>(m);
+}
+// Magnitude of the code in bits 2f, 2f + 1 (the constant 8 is the affine term), per qword.
+constexpr auto kMagnitudeMatrices = make_table<std::array<long long, 8>, 4>([](int f) {
+    std::array<uint8_t, 8> rows{};
+    for (int i = 0; i < 8; ++i)
+        rows[i] =
+            static_cast<uint8_t>(((0x11 >> i) & 1) << (2 * f) | ((0x23 >> i) & 1) << (2 * f + 1));
+    std::array<long long, 8> qwords{};
+    qwords.fill(gf2_matrix(rows));
+    return qwords;
+});
+// Bits 0-6 kept, bit 7 = their parity: the full sign byte of a 7-bit index.
+constexpr auto kSignParity = make_table<long long, 8>([](int) {
+    return gf2_matrix({1, 2, 4, 8, 16, 32, 64, 0x7f});
+});
+// Bit j of every byte.
+constexpr auto kBitJ = make_table<std::array<uint8_t, 64>, 8>([](int j) {
+    return make_table<uint8_t, 64>([j](int) { return static_cast<uint8_t>(1 << j); });
+});
+
+// One block of a row pair, unpacked.
+struct PairBlock {
+    __m512i magnitude[8];  // element j of every sub-group
+    __m512i signs;         // sign byte of every sub-group
+    __m512 scale;          // (2 ls + 1) * d of every group (lanes 0-7 row A, 8-15 row B)
+};
+
+[[DSV4_GFNI, gnu::always_inline]] inline PairBlock unpack_pair(const uint8_t* pa, const uint8_t* pb,
+                                                               const __m512i (&codes)[8]) {
+    PairBlock w;
+    const __m512i qa = _mm512_loadu_si512(pa + offsetof(BlockIq2xxs, qs));
+    const __m512i qb = _mm512_loadu_si512(pb + offsetof(BlockIq2xxs, qs));
+    const __m512i index = _mm512_permutex2var_epi8(qa, load_table(kIndexLanes), qb);
+    const __mmask64 upper = _mm512_movepi8_mask(index);
+    const __m512i low =
+        _mm512_mask_blend_epi8(upper, _mm512_permutex2var_epi8(codes[0], index, codes[1]),
+                               _mm512_permutex2var_epi8(codes[2], index, codes[3]));
+    const __m512i high =
+        _mm512_mask_blend_epi8(upper, _mm512_permutex2var_epi8(codes[4], index, codes[5]),
+                               _mm512_permutex2var_epi8(codes[6], index, codes[7]));
+    DSV4_UNROLL
+    for (int f = 0; f < 4; ++f) {
+        const __m512i matrix = load_table(kMagnitudeMatrices[f]);
+        w.magnitude[f] = _mm512_gf2p8affine_epi64_epi8(low, matrix, 8);
+        w.magnitude[4 + f] = _mm512_gf2p8affine_epi64_epi8(high, matrix, 8);
+    }
+    const __m512i words = _mm512_permutex2var_epi32(qa, load_table(kScaleWords), qb);
+    const __m512i fields = _mm512_multishift_epi64_epi8(load_table(kSignFields), words);
+    w.signs = _mm512_gf2p8affine_epi64_epi8(fields, load_table(kSignParity), 0);
+    // (words >> 27) is 2 ls plus one stray bit that the | 1 overwrites.
+    const __m512i odd = _mm512_or_si512(_mm512_srli_epi32(words, 27), _mm512_set1_epi32(1));
+    const uint32_t d_bits =
+        static_cast<uint32_t>(load_u16(pa)) | static_cast<uint32_t>(load_u16(pb)) << 16;
+    const __m512 d = _mm512_permutexvar_ps(
+        _mm512_set_epi32(1, 1, 1, 1, 1, 1, 1, 1, 0, 0, 0, 0, 0, 0, 0, 0),
+        _mm512_castps128_ps512(_mm_cvtph_ps(_mm_cvtsi32_si128(static_cast<int>(d_bits)))));
+    w.scale = _mm512_mul_ps(_mm512_cvtepi32_ps(odd), d);
+    return w;
+}
+
+// Element-major activation bytes of one block, the 32 sub-groups twice (rows A and B).
+struct ActColumns {
+    __m512i q[8];
+    float d;
+};
+
+DSV4_INLINE ActColumns load_act_columns(const uint8_t* y) {
+    ActColumns a;
+    const __m512i transpose = load_table(kTranspose8);
+    __m512i z[4];
+    DSV4_UNROLL
+    for (int k = 0; k < 4; ++k)
+        z[k] = _mm512_permutexvar_epi8(transpose,
+                                       _mm512_loadu_si512(y + offsetof(BlockQ8K, qs) + 64 * k));
+    // Qword j of z[k]: element j of sub-groups 8k..8k+7.
+    const __m512i lo_even = _mm512_set_epi64(11, 3, 10, 2, 9, 1, 8, 0);
+    const __m512i hi_even = _mm512_set_epi64(15, 7, 14, 6, 13, 5, 12, 4);
+    const __m512i w01[2] = {_mm512_permutex2var_epi64(z[0], lo_even, z[1]),
+                            _mm512_permutex2var_epi64(z[0], hi_even, z[1])};
+    const __m512i w23[2] = {_mm512_permutex2var_epi64(z[2], lo_even, z[3]),
+                            _mm512_permutex2var_epi64(z[2], hi_even, z[3])};
+    DSV4_UNROLL
+    for (int j = 0; j < 8; ++j) {
+        const int p = 2 * (j % 4);
+        const __m512i pick = _mm512_set_epi64(9 + p, 8 + p, 1 + p, p, 9 + p, 8 + p, 1 + p, p);
+        a.q[j] = _mm512_permutex2var_epi64(w01[j / 4], pick, w23[j / 4]);
+    }
+    a.d = load_f32(y);
+    return a;
+}
+
+DSV4_INLINE __m512 accumulate_pair(const PairBlock& w, const ActColumns& y, __m512 acc) {
+    // Two chains of integer sums (exact, so the split does not change the result).
+    __m512i isum[2] = {_mm512_setzero_si512(), _mm512_setzero_si512()};
+    DSV4_UNROLL
+    for (int j = 0; j < 8; ++j) {
+        const __mmask64 negate = _mm512_test_epi8_mask(w.signs, load_table(kBitJ[j]));
+        const __m512i signed_act =
+            _mm512_mask_sub_epi8(y.q[j], negate, _mm512_setzero_si512(), y.q[j]);
+        isum[j % 2] = _mm512_dpbusd_epi32(isum[j % 2], w.magnitude[j], signed_act);
+    }
+    const __m512i total = _mm512_add_epi32(isum[0], isum[1]);
+    return _mm512_fmadd_ps(_mm512_cvtepi32_ps(total), _mm512_mul_ps(w.scale, _mm512_set1_ps(y.d)),
+                           acc);
+}
+
+// The 8 group lanes of one row in a fixed order, then the reference's common factor 1/8.
+inline float reduce_half(__m256 v) {
+    const __m128 four = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+    const __m128 two = _mm_add_ps(four, _mm_movehl_ps(four, four));
+    return 0.125f * _mm_cvtss_f32(_mm_add_ss(two, _mm_movehdup_ps(two)));
+}
+
+struct Iq2xxsPairDot {
+    static constexpr int kDecodeRows = 8;
+    static constexpr int kBatchRows = 8;
+    static constexpr int kBatchActs = 4;
+    static constexpr int kBlockBytes = sizeof(BlockIq2xxs);
+
+    template <int NR, int NA>
+    [[DSV4_GFNI]] static void tile(const uint8_t* const* w, const uint8_t* const* act, int64_t n,
+                                   float* out) {
+        static_assert(NR % 2 == 0);
+        constexpr int kPairs = NR / 2;
+        __m512i codes[8];
+        DSV4_UNROLL
+        for (int k = 0; k < 4; ++k) {
+            codes[k] = _mm512_loadu_si512(kLowCodes.data() + 64 * k);
+            codes[4 + k] = _mm512_loadu_si512(kHighCodes.data() + 64 * k);
+        }
+        __m512 acc[kPairs][NA];
+        DSV4_UNROLL
+        for (int p = 0; p < kPairs; ++p) {
+            DSV4_UNROLL
+            for (int a = 0; a < NA; ++a) acc[p][a] = _mm512_setzero_ps();
+        }
+        for (int64_t b = 0; b < n / kQK_K; ++b) {
+            if constexpr (NA == 1) prefetch_span<NR * kBlockBytes>(w[NR] + NR * kBlockBytes * b);
+            ActColumns y[NA];
+            DSV4_UNROLL
+            for (int a = 0; a < NA; ++a) y[a] = load_act_columns(act[a] + sizeof(BlockQ8K) * b);
+            DSV4_UNROLL
+            for (int p = 0; p < kPairs; ++p) {
+                const PairBlock wb =
+                    unpack_pair(w[2 * p] + kBlockBytes * b, w[2 * p + 1] + kBlockBytes * b, codes);
+                DSV4_UNROLL
+                for (int a = 0; a < NA; ++a) acc[p][a] = accumulate_pair(wb, y[a], acc[p][a]);
+            }
+        }
+        DSV4_UNROLL
+        for (int p = 0; p < kPairs; ++p) {
+            DSV4_UNROLL
+            for (int a = 0; a < NA; ++a) {
+                out[2 * p * NA + a] = reduce_half(_mm512_castps512_ps256(acc[p][a]));
+                out[(2 * p + 1) * NA + a] = reduce_half(_mm512_extractf32x8_ps(acc[p][a], 1));
+            }
+        }
+    }
+};
+
 struct Iq2xxsDequant {
     static constexpr int kBlockBytes = sizeof(BlockIq2xxs);
     static constexpr int kBlockElems = kQK_K;
@@ -193,6 +411,7 @@ struct Iq2xxsDequant {
 }  // namespace
 
 void dot_q_iq2_xxs(const DotArgs& args) {
+    if (has_gfni()) return detail::run_tiled<Iq2xxsPairDot>(args);
     detail::run_tiled<Iq2xxsDot>(args);
 }
 void dot_q_iq2_xxs_no_gfni(const DotArgs& args) {
