@@ -56,9 +56,10 @@ struct Connection {
     const std::string remote;
     std::shared_ptr<ServerExchange> exchange;  // the request being answered, if any
     std::array<char, 4096> watch_bytes{};
-    bool watching = false;   // a read that notices the peer closing is outstanding
-    bool peer_gone = false;  // the peer closed or the socket failed
-    bool closed = false;     // closed by stop()
+    std::atomic<bool> wake_queued{false};  // any thread: a wake-up is already posted
+    bool watching = false;                 // a read that notices the peer closing is outstanding
+    bool peer_gone = false;                // the peer closed or the socket failed
+    bool closed = false;                   // closed by stop()
 };
 
 struct Delivery {
@@ -197,11 +198,15 @@ std::shared_ptr<ServerExchange> HttpServer::Impl::open_exchange(
     // The route may call in from any thread: the wake-up is posted to the connection's strand,
     // where the connection checks its mailbox and then waits on the timer without yielding in
     // between, so no wake-up is lost.
+    // A burst of sends from the engine posts one wake-up: the flag is cleared before the timer
+    // is cancelled, so output queued after the clear posts again.
     std::weak_ptr<Connection> weak = connection;
-    auto executor = connection->stream.get_executor();
-    auto exchange = std::make_shared<ServerExchange>(deadline, stopping, [weak, executor] {
-        asio::post(executor, [weak] {
-            if (auto alive = weak.lock()) alive->wake_timer.cancel();
+    auto exchange = std::make_shared<ServerExchange>(deadline, stopping, [weak] {
+        auto alive = weak.lock();
+        if (!alive || alive->wake_queued.exchange(true)) return;
+        asio::post(alive->stream.get_executor(), [alive] {
+            alive->wake_queued.store(false);
+            alive->wake_timer.cancel();
         });
     });
     std::lock_guard lock(registry_mutex);
@@ -390,6 +395,8 @@ asio::awaitable<Delivery> HttpServer::Impl::answer(const std::shared_ptr<Connect
     try {
         delivery = co_await deliver(connection, *exchange, keep_alive);
     } catch (...) {
+        // The connection is lost: the route must learn it instead of producing into the void.
+        exchange->mark_client_gone();
         std::lock_guard lock(registry_mutex);
         --answers_in_flight;
         registry_changed.notify_all();

@@ -33,7 +33,8 @@ class HttpServer {
     // The bound port (the chosen one when the configured port is 0).
     uint16_t port() const;
     // Stops accepting; open exchanges turn ShuttingDown; waits up to `grace` for answers in
-    // flight to be written, then closes every connection and joins the I/O threads.
+    // flight to be written, then closes every connection and joins the I/O threads. Idempotent.
+    // Must not be called from a RequestHandler (it joins the threads that call it).
     void stop(std::chrono::milliseconds grace);
     size_t open_connections() const;
 

@@ -3,14 +3,18 @@
 #include "server/http_server.h"
 
 #include <gtest/gtest.h>
+#include <unistd.h>
 
 #include <atomic>
 #include <condition_variable>
+#include <cstdio>
 #include <future>
 #include <mutex>
+#include <regex>
 #include <thread>
 #include <vector>
 
+#include "engine/common/log.h"
 #include "server/http_auth.h"
 #include "server/http_exchange.h"
 #include "tests/server/http_test_client.h"
@@ -588,6 +592,59 @@ TEST(HttpServer, BindFailureNamesTheAddress) {
             << e.what();
         EXPECT_NE(std::string(e.what()).find("in use"), std::string::npos) << e.what();
     }
+}
+
+// What the process writes on stderr (where the logger writes) while it lives.
+class StderrCapture {
+  public:
+    StderrCapture() : file_(std::tmpfile()), saved_fd_(::dup(STDERR_FILENO)) {
+        ::dup2(::fileno(file_), STDERR_FILENO);
+    }
+    ~StderrCapture() {
+        restore();
+        std::fclose(file_);
+    }
+    std::string finish() {
+        restore();
+        std::string text;
+        std::rewind(file_);
+        char bytes[4096];
+        for (size_t n; (n = std::fread(bytes, 1, sizeof bytes, file_)) > 0;) text.append(bytes, n);
+        return text;
+    }
+
+  private:
+    void restore() {
+        if (saved_fd_ < 0) return;
+        ::dup2(saved_fd_, STDERR_FILENO);
+        ::close(saved_fd_);
+        saved_fd_ = -1;
+    }
+    std::FILE* file_;
+    int saved_fd_;
+};
+
+TEST(HttpServer, AccessLogHasOneLinePerRequestWithTheRouteDetail) {
+    const log::Level previous = log::level();
+    log::set_level(log::Level::Info);
+    StderrCapture capture;
+    {
+        Fixture f;
+        EXPECT_EQ(round_trip(f.port(), "POST", "/echo?x=1", "hello").status, 200);
+        EXPECT_EQ(round_trip(f.port(), "GET", "/stream?n=2").status, 200);
+        EXPECT_EQ(round_trip(f.port(), "GET", "/nowhere").status, 404);
+    }
+    const std::string text = capture.finish();
+    log::set_level(previous);
+    EXPECT_TRUE(std::regex_search(
+        text, std::regex(R"(info 127\.0\.0\.1:[0-9]+ POST /echo\?x=1 200 [0-9]+ms echoed=5\n)")))
+        << text;
+    EXPECT_TRUE(std::regex_search(
+        text, std::regex(R"(info 127\.0\.0\.1:[0-9]+ GET /stream\?n=2 200 [0-9]+ms)")))
+        << text;
+    EXPECT_TRUE(std::regex_search(
+        text, std::regex(R"(info 127\.0\.0\.1:[0-9]+ GET /nowhere 404 [0-9]+ms)")))
+        << text;
 }
 
 TEST(ServerExchange, CallsAfterTheAnswerAreIgnored) {
