@@ -255,6 +255,7 @@ DSV4_INLINE void unpack_nibbles(const uint8_t* qs, RowBlock& w) {
 }
 
 struct Q4KFormat {
+    static constexpr bool kFoldedClose = true;
     static constexpr bool kScaledQuants = false;
     static constexpr int kBlockBytes = sizeof(BlockQ4K);
     static constexpr Order kOrder = Order::Chunks;
@@ -264,7 +265,7 @@ struct Q4KFormat {
         RowBlock w;
         unpack_nibbles(p + offsetof(BlockQ4K, qs), w);
         set_scales_mins(p + offsetof(BlockQ4K, scales), w);
-        w.d_dmin = f16_pair(p + offsetof(BlockQ4K, d));
+        w.d_dmin16 = f16_pair16(p + offsetof(BlockQ4K, d));
         return w;
     }
 };
@@ -442,7 +443,8 @@ struct KQuantDot {
                 const uint8_t* p = w[r] + Format::kBlockBytes * b;
                 const RowBlock wb = Format::unpack(p);
                 DSV4_UNROLL
-                for (int a = 0; a < NA; ++a) acc[r][a] = accumulate<Format>(wb, y[a], acc[r][a]);
+                for (int a = 0; a < NA; ++a)
+                    acc[r][a] = accumulate_any<Format>(wb, y[a], acc[r][a]);
             }
         }
         DSV4_UNROLL
@@ -533,7 +535,9 @@ struct Q45KDequant {
     static constexpr int kBlockElems = kQK_K;
     static void dequantize(const uint8_t* p, float* out) {
         const RowBlock w = Format::unpack(p);
-        const float d = _mm_cvtss_f32(w.d_dmin), dmin = _mm_cvtss_f32(_mm_movehdup_ps(w.d_dmin));
+        // Both formats start with d, dmin.
+        const __m128 d_dmin = f16_pair(p);
+        const float d = _mm_cvtss_f32(d_dmin), dmin = _mm_cvtss_f32(_mm_movehdup_ps(d_dmin));
         const ScalesMins sm = unpack_scales_mins(p + kScalesOffset);
         // Vector k holds sub-blocks (k / 2) * 4 + k % 2 and that + 2.
         DSV4_UNROLL

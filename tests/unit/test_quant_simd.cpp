@@ -14,6 +14,7 @@
 
 #include "engine/common/cpu_features.h"
 #include "engine/common/thread_pool.h"
+#include "engine/quant/kernel_sets.h"
 #include "engine/quant/kernels.h"
 #include "engine/quant/matmul.h"
 #include "engine/quant/synth_blocks.h"
@@ -328,6 +329,38 @@ TEST_P(QuantSimd, MatmulIsIndependentOfThreadCount) {
             }
         }
     }
+}
+
+// The AVX-512 kernels without GFNI are what a CPU lacking it runs; on one that has it they are
+// only reachable here, so they get the contract checks of the dispatched kernels.
+TEST_P(QuantSimd, Avx512FallbackWithoutGfniAgreesWithScalarAndIgnoresTiling) {
+    if (!level_supported(IsaLevel::Avx512)) GTEST_SKIP() << "no AVX-512 level on this CPU";
+    const Type t = GetParam();
+    const DotKernel kernel = detail::avx512_kernels_without_gfni(t).dot_q;
+    ASSERT_NE(kernel, nullptr);
+    const Problem p = make_problem(t, Kind::Quantized, 33, kTestActs, 4321);
+    const std::vector<float> ref =
+        run(p, kernel_of(t, IsaLevel::Scalar, Kind::Quantized), 0, p.n_rows, 0, p.n_acts);
+    const std::vector<float> full = run(p, kernel, 0, p.n_rows, 0, p.n_acts);
+    int failures = 0;
+    for (int64_t a = 0; a < p.n_acts; ++a)
+        for (int64_t r = 0; r < p.n_rows; ++r) {
+            const size_t i = static_cast<size_t>(a * p.n_rows + r);
+            if (!(std::fabs(static_cast<double>(full[i]) - ref[i]) <=
+                  1e-5 * abs_term_sum(p, r, a)) &&
+                failures++ < 5)
+                ADD_FAILURE() << type_name(t) << " r=" << r << " a=" << a << " got=" << full[i]
+                              << " scalar=" << ref[i];
+        }
+    for (int64_t nr : {1, 3, 17})
+        for (int64_t na : {int64_t{1}, int64_t{2}, p.n_acts}) {
+            const std::vector<float> part = run(p, kernel, p.n_rows - nr, nr, 0, na);
+            for (size_t i = 0; i < part.size(); ++i)
+                if (!std::isnan(part[i]) &&
+                    std::bit_cast<uint32_t>(part[i]) != std::bit_cast<uint32_t>(full[i]) &&
+                    failures++ < 5)
+                    ADD_FAILURE() << type_name(t) << " nr=" << nr << " na=" << na << " i=" << i;
+        }
 }
 
 INSTANTIATE_TEST_SUITE_P(AllDotTypes, QuantSimd, ::testing::ValuesIn(kDotTypes),
