@@ -42,6 +42,7 @@ constexpr milliseconds kCloseWait{1000};
 // connection stops reading until the answer is written.
 constexpr size_t kMaxBytesKeptWhileWaiting = 64u << 10;
 constexpr auto kUntilWoken = std::chrono::hours(24);
+constexpr milliseconds kAcceptRetryDelay{100};
 
 // One accepted connection. Every member is used on the connection's strand only.
 struct Connection {
@@ -93,6 +94,28 @@ bool body_forbidden(int status) {
 
 bool is_http_parse_error(const beast::error_code& ec) {
     return &ec.category() == &http::make_error_code(http::error::bad_method).category();
+}
+
+// The answer to a request that could not be read: 413, 431 or 400; nothing for a timeout or a
+// peer that went away (there is no one to tell).
+std::optional<HttpResponse> refusal_for(const beast::error_code& ec,
+                                        const config::HttpConfig& limits) {
+    if (ec == http::error::body_limit)
+        return error_response(413,
+                              "request body larger than the limit of " +
+                                  std::to_string(limits.max_body_bytes) +
+                                  " bytes (http.max_body_bytes)",
+                              {}, "request_too_large");
+    if (ec == http::error::header_limit)
+        return error_response(431,
+                              "request headers larger than the limit of " +
+                                  std::to_string(limits.max_header_bytes) +
+                                  " bytes (http.max_header_bytes)",
+                              {}, "headers_too_large");
+    if (is_http_parse_error(ec) && ec != http::error::end_of_stream &&
+        ec != http::error::partial_message)
+        return error_response(400, "malformed HTTP request: " + ec.message());
+    return std::nullopt;
 }
 
 void append_chunk(std::string& wire, std::string_view payload) {
@@ -222,7 +245,10 @@ asio::awaitable<void> HttpServer::Impl::accept_loop() {
         if (ec) {
             if (stopping->load() || ec == asio::error::operation_aborted || !acceptor.is_open())
                 co_return;
+            // Out of descriptors, typically: retrying at once would only spin.
             DSV4_LOG_WARN("accept failed: %s", ec.message().c_str());
+            asio::steady_timer pause(acceptor.get_executor(), kAcceptRetryDelay);
+            co_await pause.async_wait(asio::as_tuple(asio::use_awaitable));
             continue;
         }
         std::string remote = remote_of(socket);
@@ -246,6 +272,8 @@ asio::awaitable<void> HttpServer::Impl::accept_loop() {
                 } catch (const std::exception& e) {
                     DSV4_LOG_ERROR("%s: connection failed: %s", connection->remote.c_str(),
                                    e.what());
+                } catch (...) {
+                    DSV4_LOG_ERROR("%s: connection failed", connection->remote.c_str());
                 }
             }
             std::lock_guard lock(registry_mutex);
@@ -327,23 +355,7 @@ asio::awaitable<std::optional<HttpRequest>> HttpServer::Impl::read_request(
         keep_alive = parser.get().keep_alive();
         co_return to_request(parser.get(), c.remote);
     }
-    std::optional<HttpResponse> refusal;
-    if (ec == http::error::body_limit) {
-        refusal = error_response(413,
-                                 "request body larger than the limit of " +
-                                     std::to_string(options.http.max_body_bytes) +
-                                     " bytes (http.max_body_bytes)",
-                                 {}, "request_too_large");
-    } else if (ec == http::error::header_limit) {
-        refusal = error_response(431,
-                                 "request headers larger than the limit of " +
-                                     std::to_string(options.http.max_header_bytes) +
-                                     " bytes (http.max_header_bytes)",
-                                 {}, "headers_too_large");
-    } else if (is_http_parse_error(ec) && ec != http::error::end_of_stream &&
-               ec != http::error::partial_message) {
-        refusal = error_response(400, "malformed HTTP request: " + ec.message());
-    }
+    std::optional<HttpResponse> refusal = refusal_for(ec, options.http);
     if (!refusal) {
         if (ec == beast::error::timeout)
             DSV4_LOG_INFO("%s: request not complete within %u ms, closed", c.remote.c_str(),
