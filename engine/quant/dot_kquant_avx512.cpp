@@ -235,13 +235,29 @@ struct Q2KGfniFormat {
     }
 };
 
+// The 6-bit scales (bytes 0-7) and mins (bytes 8-15) of a Q4_K/Q5_K super-block, in vector
+// registers: the scalar unpack costs about twenty integer instructions per row and block, on the
+// ports the vector work needs. Reads 16 bytes from s; the 4 past the scales are the block's quants.
+DSV4_INLINE __m128i unpack_scales_mins_vector(const uint8_t* s) {
+    const __m128i raw = _mm_loadu_si128(reinterpret_cast<const __m128i*>(s));
+    // Dwords: u0 (low scales), u2 (high scale nibbles), u1 (low mins), u2 (high min nibbles).
+    const __m128i low =
+        _mm_shuffle_epi8(raw, _mm_setr_epi8(0, 1, 2, 3, 8, 9, 10, 11, 4, 5, 6, 7, 8, 9, 10, 11));
+    // Dwords: 0, u0, 0, u1: the top two bits of u0 / u1 complete the high scales / mins.
+    const __m128i top = _mm_shuffle_epi8(
+        raw, _mm_setr_epi8(-1, -1, -1, -1, 0, 1, 2, 3, -1, -1, -1, -1, 4, 5, 6, 7));
+    const __m128i shifted = _mm_srlv_epi32(low, _mm_setr_epi32(0, 0, 0, 4));
+    const __m128i masked =
+        _mm_and_si128(shifted, _mm_setr_epi32(0x3f3f3f3f, 0x0f0f0f0f, 0x3f3f3f3f, 0x0f0f0f0f));
+    constexpr int kOrAnd = 0xf8;  // a | (b & c)
+    return _mm_ternarylogic_epi32(masked, _mm_srli_epi32(top, 2), _mm_set1_epi8(0x30), kOrAnd);
+}
+
 // Scales into the table for spread_scales, mins doubled up to one per 16-element bsum.
 DSV4_INLINE void set_scales_mins(const uint8_t* s, RowBlock& w) {
-    const ScalesMins sm = unpack_scales_mins(s);
-    spread_scales<chunks_sub32>(
-        _mm512_zextsi128_si512(_mm_cvtsi64_si128(static_cast<long long>(sm.scales))), w.scale);
-    const __m128i mins = _mm_cvtsi64_si128(static_cast<long long>(sm.mins));
-    w.sums = _mm256_cvtepu8_epi16(_mm_unpacklo_epi8(mins, mins));
+    const __m128i sm = unpack_scales_mins_vector(s);
+    spread_scales<chunks_sub32>(_mm512_castsi128_si512(sm), w.scale);
+    w.sums = _mm256_cvtepu8_epi16(_mm_unpackhi_epi8(sm, sm));
 }
 
 DSV4_INLINE void unpack_nibbles(const uint8_t* qs, RowBlock& w) {
