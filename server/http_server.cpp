@@ -453,7 +453,8 @@ asio::awaitable<Delivery> HttpServer::Impl::deliver(const std::shared_ptr<Connec
         }
         if (output.stream_begun) {
             delivery.status = 200;
-            if (co_await write_stream_header(c, output.stream_headers, keep_alive))
+            if (co_await write_stream_header(c, output.stream_headers,
+                                             keep_alive && !stopping->load()))
                 co_return failed();
             header_sent = true;
             last_write = Clock::now();
