@@ -331,7 +331,7 @@ inline float reduce_half(__m256 v) {
 }
 
 struct Iq2xxsPairDot {
-    static constexpr int kDecodeRows = 8;
+    static constexpr int kDecodeRows = 16;
     static constexpr int kBatchRows = 8;
     static constexpr int kBatchActs = 4;
     static constexpr int kBlockBytes = sizeof(BlockIq2xxs);
