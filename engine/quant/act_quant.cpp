@@ -3,7 +3,9 @@
 #include <stdexcept>
 #include <string>
 
+#include "engine/common/cpu_features.h"
 #include "engine/quant/block_layouts.h"
+#include "engine/quant/kernel_sets.h"
 #include "engine/quant/kernels.h"
 
 namespace dsv4::quant {
@@ -116,18 +118,33 @@ size_t act_row_bytes(ActFormat f, int64_t n) {
     throw std::invalid_argument("act_row_bytes: no activation format");
 }
 
-void quantize_act_q8_0(const float* x, int64_t n, void* dst, Q8_0Rounding rounding) {
-    require_blocks("quantize_act_q8_0", n, kQK8_0);
+namespace detail {
+
+void quantize_act_q8_0_scalar(const float* x, int64_t n, void* dst, Q8_0Rounding rounding) {
     const ActQ8_0 view = act_q8_0_view(dst, n);
     for (int64_t b = 0; b < n / kQK8_0; ++b)
         quantize_q8_0_block(x + kQK8_0 * b, rounding, view.q + kQK8_0 * b, view.d + b,
                             view.sum + b);
 }
 
-void quantize_act_q8_k(const float* x, int64_t n, void* dst) {
-    require_blocks("quantize_act_q8_k", n, kQK_K);
+void quantize_act_q8_k_scalar(const float* x, int64_t n, void* dst) {
     auto* blocks = static_cast<BlockQ8K*>(dst);
     for (int64_t b = 0; b < n / kQK_K; ++b) quantize_q8_k_block(x + kQK_K * b, blocks[b]);
+}
+
+}  // namespace detail
+
+void quantize_act_q8_0(const float* x, int64_t n, void* dst, Q8_0Rounding rounding) {
+    require_blocks("quantize_act_q8_0", n, kQK8_0);
+    if (active_isa() == IsaLevel::Avx512 && rounding != Q8_0Rounding::GgmlRef)
+        return detail::quantize_act_q8_0_avx512(x, n, dst, rounding);
+    detail::quantize_act_q8_0_scalar(x, n, dst, rounding);
+}
+
+void quantize_act_q8_k(const float* x, int64_t n, void* dst) {
+    require_blocks("quantize_act_q8_k", n, kQK_K);
+    if (active_isa() == IsaLevel::Avx512) return detail::quantize_act_q8_k_avx512(x, n, dst);
+    detail::quantize_act_q8_k_scalar(x, n, dst);
 }
 
 void quantize_activation(ActFormat f, const float* x, int64_t n, void* dst) {
