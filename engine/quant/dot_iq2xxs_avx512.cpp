@@ -339,7 +339,7 @@ struct Iq2xxsPairDot {
     template <int NR, int NA>
     [[DSV4_GFNI]] static void tile(const uint8_t* const* w, const uint8_t* const* act, int64_t n,
                                    float* out) {
-        static_assert(NR % 4 == 0);
+        static_assert(NR % 2 == 0);
         constexpr int kPairs = NR / 2;
         __m512i codes[8];
         DSV4_UNROLL
@@ -358,20 +358,12 @@ struct Iq2xxsPairDot {
             ActColumns y[NA];
             DSV4_UNROLL
             for (int a = 0; a < NA; ++a) y[a] = load_act_columns(act[a] + sizeof(BlockQ8K) * b);
-            // Two pairs at a time, unpacked before either is summed: each pair is a long chain
-            // (lookups, affine maps, eight dependent dot products), and issuing the second
-            // pair's independent work first keeps the scheduler from filling with waiting ops.
             DSV4_UNROLL
-            for (int p = 0; p < kPairs; p += 2) {
-                const PairBlock wb0 =
+            for (int p = 0; p < kPairs; ++p) {
+                const PairBlock wb =
                     unpack_pair(w[2 * p] + kBlockBytes * b, w[2 * p + 1] + kBlockBytes * b, codes);
-                const PairBlock wb1 = unpack_pair(w[2 * p + 2] + kBlockBytes * b,
-                                                  w[2 * p + 3] + kBlockBytes * b, codes);
                 DSV4_UNROLL
-                for (int a = 0; a < NA; ++a) {
-                    acc[p][a] = accumulate_pair(wb0, y[a], acc[p][a]);
-                    acc[p + 1][a] = accumulate_pair(wb1, y[a], acc[p + 1][a]);
-                }
+                for (int a = 0; a < NA; ++a) acc[p][a] = accumulate_pair(wb, y[a], acc[p][a]);
             }
         }
         DSV4_UNROLL
