@@ -10,7 +10,6 @@
 #include <cstdio>
 #include <future>
 #include <mutex>
-#include <regex>
 #include <thread>
 #include <vector>
 
@@ -624,6 +623,34 @@ class StderrCapture {
     int saved_fd_;
 };
 
+// True when `log_text` has a line "… info 127.0.0.1:<port> <request_and_status> <n>ms <detail>".
+bool has_access_line(const std::string& log_text, const std::string& request_and_status,
+                     const std::string& detail) {
+    const auto skip_digits = [](std::string_view& text) {
+        const size_t n = text.find_first_not_of("0123456789");
+        if (n == 0 || n == std::string_view::npos) return false;
+        text.remove_prefix(n);
+        return true;
+    };
+    const auto skip = [](std::string_view& text, std::string_view prefix) {
+        if (text.substr(0, prefix.size()) != prefix) return false;
+        text.remove_prefix(prefix.size());
+        return true;
+    };
+    std::string_view rest = log_text;
+    for (size_t end; (end = rest.find('\n')) != std::string_view::npos;
+         rest.remove_prefix(end + 1)) {
+        std::string_view line = rest.substr(0, end);
+        const size_t at = line.find(" info 127.0.0.1:");
+        if (at == std::string_view::npos) continue;
+        line.remove_prefix(at + std::string_view(" info 127.0.0.1:").size());
+        if (skip_digits(line) && skip(line, " " + request_and_status + " ") && skip_digits(line) &&
+            skip(line, "ms ") && line == detail)
+            return true;
+    }
+    return false;
+}
+
 TEST(HttpServer, AccessLogHasOneLinePerRequestWithTheRouteDetail) {
     const log::Level previous = log::level();
     log::set_level(log::Level::Info);
@@ -636,15 +663,9 @@ TEST(HttpServer, AccessLogHasOneLinePerRequestWithTheRouteDetail) {
     }
     const std::string text = capture.finish();
     log::set_level(previous);
-    EXPECT_TRUE(std::regex_search(
-        text, std::regex(R"(info 127\.0\.0\.1:[0-9]+ POST /echo\?x=1 200 [0-9]+ms echoed=5\n)")))
-        << text;
-    EXPECT_TRUE(std::regex_search(
-        text, std::regex(R"(info 127\.0\.0\.1:[0-9]+ GET /stream\?n=2 200 [0-9]+ms)")))
-        << text;
-    EXPECT_TRUE(std::regex_search(
-        text, std::regex(R"(info 127\.0\.0\.1:[0-9]+ GET /nowhere 404 [0-9]+ms)")))
-        << text;
+    EXPECT_TRUE(has_access_line(text, "POST /echo?x=1 200", "echoed=5")) << text;
+    EXPECT_TRUE(has_access_line(text, "GET /stream?n=2 200", "")) << text;
+    EXPECT_TRUE(has_access_line(text, "GET /nowhere 404", "")) << text;
 }
 
 TEST(ServerExchange, CallsAfterTheAnswerAreIgnored) {
