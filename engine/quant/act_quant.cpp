@@ -136,14 +136,17 @@ void quantize_act_q8_k_scalar(const float* x, int64_t n, void* dst) {
 
 void quantize_act_q8_0(const float* x, int64_t n, void* dst, Q8_0Rounding rounding) {
     require_blocks("quantize_act_q8_0", n, kQK8_0);
-    if (active_isa() == IsaLevel::Avx512 && rounding != Q8_0Rounding::GgmlRef)
-        return detail::quantize_act_q8_0_avx512(x, n, dst, rounding);
+    const IsaLevel isa = rounding == Q8_0Rounding::GgmlRef ? IsaLevel::Scalar : active_isa();
+    if (isa == IsaLevel::Avx512) return detail::quantize_act_q8_0_avx512(x, n, dst, rounding);
+    if (isa == IsaLevel::Avx2) return detail::quantize_act_q8_0_avx2(x, n, dst, rounding);
     detail::quantize_act_q8_0_scalar(x, n, dst, rounding);
 }
 
 void quantize_act_q8_k(const float* x, int64_t n, void* dst) {
     require_blocks("quantize_act_q8_k", n, kQK_K);
-    if (active_isa() == IsaLevel::Avx512) return detail::quantize_act_q8_k_avx512(x, n, dst);
+    const IsaLevel isa = active_isa();
+    if (isa == IsaLevel::Avx512) return detail::quantize_act_q8_k_avx512(x, n, dst);
+    if (isa == IsaLevel::Avx2) return detail::quantize_act_q8_k_avx2(x, n, dst);
     detail::quantize_act_q8_k_scalar(x, n, dst);
 }
 

@@ -18,6 +18,8 @@ TypeKernels avx512_kernels_without_gfni(Type t);
 // zero, stays scalar: it only serves oracle comparisons).
 void quantize_act_q8_0_scalar(const float* x, int64_t n, void* dst, Q8_0Rounding rounding);
 void quantize_act_q8_k_scalar(const float* x, int64_t n, void* dst);
+void quantize_act_q8_0_avx2(const float* x, int64_t n, void* dst, Q8_0Rounding rounding);
+void quantize_act_q8_k_avx2(const float* x, int64_t n, void* dst);
 void quantize_act_q8_0_avx512(const float* x, int64_t n, void* dst, Q8_0Rounding rounding);
 void quantize_act_q8_k_avx512(const float* x, int64_t n, void* dst);
 

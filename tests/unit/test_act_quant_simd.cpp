@@ -22,6 +22,25 @@ bool avx512_level() {
     return f.avx512 && f.avx512_vnni && f.avx512_vbmi && f.avx512_bitalg;
 }
 
+using Q8_0Quantizer = void (*)(const float*, int64_t, void*, Q8_0Rounding);
+using Q8_KQuantizer = void (*)(const float*, int64_t, void*);
+
+struct SimdQuantizers {
+    const char* name;
+    Q8_0Quantizer q8_0;
+    Q8_KQuantizer q8_k;
+};
+
+std::vector<SimdQuantizers> simd_quantizers() {
+    std::vector<SimdQuantizers> levels;
+    if (cpu_features().avx2)
+        levels.push_back({"avx2", detail::quantize_act_q8_0_avx2, detail::quantize_act_q8_k_avx2});
+    if (avx512_level())
+        levels.push_back(
+            {"avx512", detail::quantize_act_q8_0_avx512, detail::quantize_act_q8_k_avx512});
+    return levels;
+}
+
 // Rows of 1024 that exercise every branch of the rounding: ordinary normals, exact ties at the
 // block's scale (k + 0.5 steps of amax / 127), zero blocks, -0.0, subnormals, values of 1e30,
 // infinities and NaN, and the block's largest magnitude repeated with either sign.
@@ -72,34 +91,39 @@ std::vector<std::vector<float>> test_rows() {
 }
 
 TEST(ActQuantSimd, Q8_0MatchesScalarByteForByte) {
-    if (!avx512_level()) GTEST_SKIP() << "no AVX-512 level on this CPU";
-    int row_index = 0;
-    for (const std::vector<float>& x : test_rows()) {
-        const auto n = static_cast<int64_t>(x.size());
-        for (Q8_0Rounding rounding : {Q8_0Rounding::Ds4, Q8_0Rounding::GgmlX86}) {
-            std::vector<uint8_t> scalar(act_row_bytes(ActFormat::Q8_0, n), 0xaa);
-            std::vector<uint8_t> simd(scalar.size(), 0x55);
-            detail::quantize_act_q8_0_scalar(x.data(), n, scalar.data(), rounding);
-            detail::quantize_act_q8_0_avx512(x.data(), n, simd.data(), rounding);
-            EXPECT_EQ(0, std::memcmp(scalar.data(), simd.data(), scalar.size()))
-                << "row kind " << row_index << " rounding " << static_cast<int>(rounding);
+    if (simd_quantizers().empty()) GTEST_SKIP() << "no SIMD level on this CPU";
+    for (const SimdQuantizers& level : simd_quantizers()) {
+        int row_index = 0;
+        for (const std::vector<float>& x : test_rows()) {
+            const auto n = static_cast<int64_t>(x.size());
+            for (Q8_0Rounding rounding : {Q8_0Rounding::Ds4, Q8_0Rounding::GgmlX86}) {
+                std::vector<uint8_t> scalar(act_row_bytes(ActFormat::Q8_0, n), 0xaa);
+                std::vector<uint8_t> simd(scalar.size(), 0x55);
+                detail::quantize_act_q8_0_scalar(x.data(), n, scalar.data(), rounding);
+                level.q8_0(x.data(), n, simd.data(), rounding);
+                EXPECT_EQ(0, std::memcmp(scalar.data(), simd.data(), scalar.size()))
+                    << level.name << " row kind " << row_index << " rounding "
+                    << static_cast<int>(rounding);
+            }
+            ++row_index;
         }
-        ++row_index;
     }
 }
 
 TEST(ActQuantSimd, Q8_KMatchesScalarByteForByte) {
-    if (!avx512_level()) GTEST_SKIP() << "no AVX-512 level on this CPU";
-    int row_index = 0;
-    for (const std::vector<float>& x : test_rows()) {
-        const auto n = static_cast<int64_t>(x.size());
-        std::vector<uint8_t> scalar(act_row_bytes(ActFormat::Q8_K, n), 0xaa);
-        std::vector<uint8_t> simd(scalar.size(), 0x55);
-        detail::quantize_act_q8_k_scalar(x.data(), n, scalar.data());
-        detail::quantize_act_q8_k_avx512(x.data(), n, simd.data());
-        EXPECT_EQ(0, std::memcmp(scalar.data(), simd.data(), scalar.size()))
-            << "row kind " << row_index;
-        ++row_index;
+    if (simd_quantizers().empty()) GTEST_SKIP() << "no SIMD level on this CPU";
+    for (const SimdQuantizers& level : simd_quantizers()) {
+        int row_index = 0;
+        for (const std::vector<float>& x : test_rows()) {
+            const auto n = static_cast<int64_t>(x.size());
+            std::vector<uint8_t> scalar(act_row_bytes(ActFormat::Q8_K, n), 0xaa);
+            std::vector<uint8_t> simd(scalar.size(), 0x55);
+            detail::quantize_act_q8_k_scalar(x.data(), n, scalar.data());
+            level.q8_k(x.data(), n, simd.data());
+            EXPECT_EQ(0, std::memcmp(scalar.data(), simd.data(), scalar.size()))
+                << level.name << " row kind " << row_index;
+            ++row_index;
+        }
     }
 }
 
