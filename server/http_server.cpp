@@ -471,6 +471,9 @@ asio::awaitable<Delivery> HttpServer::Impl::deliver(const std::shared_ptr<Connec
             co_return delivery;
         }
         if (c.peer_gone) co_return delivery;
+        // A write suspends this coroutine, and a wake-up that arrives meanwhile finds no wait to
+        // cancel: look at the mailbox again before waiting.
+        if (output.stream_begun || !wire.empty()) continue;
 
         const auto now = Clock::now();
         const auto deadline = exchange.deadline();

@@ -207,6 +207,19 @@ TEST(HttpServer, PipelinedRequestsAreBothAnswered) {
     EXPECT_EQ(connection.read_response().body, "POST\nb\n");
 }
 
+TEST(HttpServer, RequestSentWhileAStreamIsOpenIsKeptForLater) {
+    Fixture f;
+    TestConnection connection(f.port());
+    connection.send(request_bytes("GET", "/stream?n=3&delay_ms=50"));
+    ASSERT_TRUE(connection.read_until("data: 0\n\n", 3s));
+    connection.send(request_bytes("POST", "/echo", "next"));
+    const TestResponse stream = connection.read_response();
+    EXPECT_EQ(stream.body, "data: 0\n\ndata: 1\n\ndata: 2\n\n");
+    const TestResponse echo = connection.read_response();
+    EXPECT_EQ(echo.status, 200);
+    EXPECT_EQ(echo.body, "POST\nnext\n");
+}
+
 TEST(HttpServer, ConnectionCloseIsHonoured) {
     Fixture f;
     TestConnection connection(f.port());
