@@ -434,6 +434,21 @@ TEST(HttpServer, StreamEventsArriveInOrderAsChunks) {
     EXPECT_EQ(connection.read_response().status, 200);
 }
 
+TEST(HttpServer, OutputQueuedDuringAWriteIsNotLeftWaiting) {
+    // Events sent back to back: most arrive while the previous write is in progress, and the
+    // last one must go out at once, not at the next keepalive tick.
+    HttpServerOptions options = test_options();
+    options.keepalive_interval = 10s;
+    Fixture f(options);
+    for (int round = 0; round < 20; ++round) {
+        TestConnection connection(f.port());
+        connection.send(request_bytes("GET", "/stream?n=50&bytes=1000"));
+        const TestResponse response = connection.read_response(5s);
+        EXPECT_EQ(response.status, 200);
+        EXPECT_NE(response.body.find("data: 49"), std::string::npos);
+    }
+}
+
 TEST(HttpServer, KeepaliveCommentsWhileAStreamIsSilent) {
     HttpServerOptions options = test_options();
     options.keepalive_interval = 30ms;
