@@ -271,6 +271,7 @@ DSV4_INLINE void unpack_nibbles(const uint8_t* qs, RowBlock& w) {
 }
 
 struct Q4KFormat {
+    static constexpr int kDecodeRows = 4;
     static constexpr bool kFoldedClose = true;
     static constexpr bool kScaledQuants = false;
     static constexpr int kBlockBytes = sizeof(BlockQ4K);
@@ -433,9 +434,19 @@ DSV4_INLINE __m512 accumulate_any(const RowBlock& w, const ActBlock& y, __m512 a
         return accumulate<Format>(w, y, acc);
 }
 
+// Rows per decode tile: 8 unless the format says otherwise. Fewer rows means fewer concurrent
+// weight streams; Q4_K, whose blocks are the largest here, streams faster from DRAM with 4.
+template <class Format>
+constexpr int decode_rows() {
+    if constexpr (requires { Format::kDecodeRows; })
+        return Format::kDecodeRows;
+    else
+        return 8;
+}
+
 template <class Format>
 struct KQuantDot {
-    static constexpr int kDecodeRows = 8;
+    static constexpr int kDecodeRows = decode_rows<Format>();
     static constexpr int kBatchRows = 4;
     static constexpr int kBatchActs = 8;
 
