@@ -41,10 +41,11 @@ constexpr milliseconds kCloseWait{1000};
 // Bytes a client may send ahead (pipelining) while its answer is produced; beyond this the
 // connection stops reading until the answer is written.
 constexpr size_t kMaxBytesKeptWhileWaiting = 64u << 10;
+// A wait with no keepalive or deadline due: only a wake-up (or stop) ends it.
 constexpr auto kUntilWoken = std::chrono::hours(24);
 constexpr milliseconds kAcceptRetryDelay{100};
 
-// One accepted connection. Every member is used on the connection's strand only.
+// One accepted connection. Every member but wake_queued is used on the connection's strand only.
 struct Connection {
     explicit Connection(tcp::socket socket, std::string remote_address)
         : stream(std::move(socket)),
