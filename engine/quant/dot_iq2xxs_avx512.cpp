@@ -250,13 +250,15 @@ struct PairBlock {
     const __m512i qa = _mm512_loadu_si512(pa + offsetof(BlockIq2xxs, qs));
     const __m512i qb = _mm512_loadu_si512(pb + offsetof(BlockIq2xxs, qs));
     const __m512i index = _mm512_permutex2var_epi8(qa, load_table(kIndexLanes), qb);
+    // Codes 128..255 first, merged into the index itself (the lanes below 128 keep their
+    // index), then 0..127 into the rest: no blend.
     const __mmask64 upper = _mm512_movepi8_mask(index);
-    const __m512i low =
-        _mm512_mask_blend_epi8(upper, _mm512_permutex2var_epi8(codes[0], index, codes[1]),
-                               _mm512_permutex2var_epi8(codes[2], index, codes[3]));
-    const __m512i high =
-        _mm512_mask_blend_epi8(upper, _mm512_permutex2var_epi8(codes[4], index, codes[5]),
-                               _mm512_permutex2var_epi8(codes[6], index, codes[7]));
+    const __m512i low = _mm512_mask2_permutex2var_epi8(
+        codes[0], _mm512_mask2_permutex2var_epi8(codes[2], index, upper, codes[3]),
+        static_cast<__mmask64>(~upper), codes[1]);
+    const __m512i high = _mm512_mask2_permutex2var_epi8(
+        codes[4], _mm512_mask2_permutex2var_epi8(codes[6], index, upper, codes[7]),
+        static_cast<__mmask64>(~upper), codes[5]);
     DSV4_UNROLL
     for (int f = 0; f < 4; ++f) {
         const __m512i matrix = load_table(kMagnitudeMatrices[f]);
