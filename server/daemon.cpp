@@ -8,6 +8,7 @@
 #include "engine/forward/loaded_model.h"
 #include "engine/generate/generator.h"
 #include "engine/tokenizer/tokenizer.h"
+#include "kvstore/prefix_store.h"
 #include "server/http_server.h"
 #include "server/metrics.h"
 #include "server/routes.h"
@@ -31,6 +32,7 @@ struct Daemon::Parts {
     Routes routes;
     HttpServer http;
     std::unique_ptr<forward::LoadedModel> model;
+    std::unique_ptr<kvstore::PrefixStore> prefix_store;
     std::unique_ptr<backend::cpu::CpuBackend> backend;
     std::unique_ptr<generate::Generator> generator;
     std::unique_ptr<Scheduler> scheduler;
@@ -51,7 +53,44 @@ struct Daemon::Parts {
                routes) {}
 
     void load();
+    void open_prefix_store();
 };
+
+void Daemon::Parts::open_prefix_store() {
+    if (config.kv.dir.empty()) return;
+    kvstore::PrefixStoreOptions options;
+    options.dir = config.kv.dir;
+    options.max_bytes = config.kv.max_bytes;
+    options.block_tokens = config.kv.block_tokens;
+    prefix_store = std::make_unique<kvstore::PrefixStore>(
+        options, kvstore::model_fingerprint(*model, config.model.numerics));
+    kvstore::PrefixStore* store = prefix_store.get();
+    metrics.add_provider([store] {
+        const kvstore::PrefixStoreStats s = store->stats();
+        const auto n = [](uint64_t v) { return static_cast<double>(v); };
+        return std::vector<GaugeSample>{
+            {"dsv4d_kv_enabled", "1 while the persistent prefix store works",
+             s.disabled_reason.empty() ? 1.0 : 0.0},
+            {"dsv4d_kv_bytes", "bytes stored in the prefix store", n(s.bytes)},
+            {"dsv4d_kv_blocks", "blocks stored", n(s.blocks)},
+            {"dsv4d_kv_hits_total", "prompts that restored a stored prefix", n(s.hits)},
+            {"dsv4d_kv_hit_tokens_total", "tokens restored from the store", n(s.hit_tokens)},
+            {"dsv4d_kv_misses_total", "prompts with no stored prefix", n(s.misses)},
+            {"dsv4d_kv_evictions_total", "blocks evicted for the budget", n(s.evictions)},
+            {"dsv4d_kv_dropped_writes_total", "blocks not written (queue full or error)",
+             n(s.dropped_writes)},
+            {"dsv4d_kv_corrupt_records_total", "records rejected and deleted",
+             n(s.corrupt_records)},
+            {"dsv4d_kv_write_seconds_sum", "time spent committing blocks", s.write_seconds_sum},
+            {"dsv4d_kv_writes_total", "blocks committed", n(s.writes)},
+            {"dsv4d_kv_write_seconds_max", "slowest block commit", s.write_seconds_max}};
+    });
+    if (store->enabled())
+        DSV4_LOG_INFO("prefix store at %s: %llu blocks, %llu bytes (budget %llu)",
+                      config.kv.dir.c_str(), static_cast<unsigned long long>(store->stats().blocks),
+                      static_cast<unsigned long long>(store->stats().bytes),
+                      static_cast<unsigned long long>(config.kv.max_bytes));
+}
 
 void Daemon::Parts::load() {
     try {
@@ -60,16 +99,24 @@ void Daemon::Parts::load() {
         const std::string path = model_path(config);
         DSV4_LOG_INFO("loading %s", path.c_str());
         model = forward::load_model(path);
+        open_prefix_store();
         backend = std::make_unique<backend::cpu::CpuBackend>(config.model.threads);
         generate::GeneratorConfig generator_config;
+        generator_config.prefix_cache = prefix_store.get();
         generator_config.context_tokens = config.model.context_tokens;
         generator_config.forward.numerics =
             config.model.numerics == "f32" ? quant::Numerics::F32 : quant::Numerics::Q8;
         generator = std::make_unique<generate::Generator>(
             *model, *backend, tokenizer::Tokenizer::from_gguf(model->file), generator_config);
         scheduler = std::make_unique<Scheduler>(*generator, config.scheduler.queue_length);
-        routes.set_ready(ReadyEngine{&generator->tokenizer(), scheduler.get(),
-                                     generator->context_tokens(), path});
+        ReadyEngine ready{
+            &generator->tokenizer(), scheduler.get(), generator->context_tokens(), path, {}};
+        if (kvstore::PrefixStore* store = prefix_store.get())
+            ready.kv_status = [store] {
+                const std::string reason = store->stats().disabled_reason;
+                return reason.empty() ? std::string("enabled") : "disabled: " + reason;
+            };
+        routes.set_ready(std::move(ready));
         metrics.set_model_loaded(true);
         DSV4_LOG_INFO("model ready: %s, context %lld tokens, %s numerics", path.c_str(),
                       static_cast<long long>(generator->context_tokens()),
@@ -124,6 +171,8 @@ void Daemon::stop() {
     // grace to finish the running job while clients still receive it.
     if (parts_->scheduler) parts_->scheduler->shutdown(grace);
     parts_->http.stop(std::chrono::milliseconds(1000));
+    // Blocks already handed to the store are committed before exit.
+    if (parts_->prefix_store) parts_->prefix_store->flush();
     DSV4_LOG_INFO("stopped");
 }
 

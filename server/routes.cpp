@@ -167,7 +167,7 @@ HttpResponse Routes::health() const {
     w.key("context_tokens").number(engine->context_tokens);
     w.key("queue_depth").number(static_cast<uint64_t>(engine->scheduler->queue_depth()));
     w.key("busy").boolean(engine->scheduler->running_job());
-    w.key("kv_store").string(config_.kv.dir.empty() ? "disabled" : "configured");
+    w.key("kv_store").string(engine->kv_status ? engine->kv_status() : "off");
     w.end_object();
     return json_body(w.take());
 }

@@ -5,6 +5,7 @@
 #pragma once
 
 #include <atomic>
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -28,7 +29,8 @@ struct ReadyEngine {
     const tokenizer::Tokenizer* tokenizer = nullptr;
     Scheduler* scheduler = nullptr;
     int64_t context_tokens = 0;
-    std::string model_description;  // for /health
+    std::string model_description;           // for /health
+    std::function<std::string()> kv_status;  // empty: no persistent prefix store
 };
 
 class Routes final : public RequestHandler {

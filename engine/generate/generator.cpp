@@ -167,21 +167,38 @@ int64_t Generator::reuse_live_prefix(std::span<const TokenId> prompt_tokens) {
         std::equal(live.begin(), live.end(), prompt_tokens.begin()) &&
         // A prompt equal to the live tokens still needs the logits of its last position.
         (live.size() < prompt_tokens.size() || !last_logits_.empty());
+    const int64_t live_tokens = extends_live ? static_cast<int64_t>(live.size()) : 0;
+    restored_tokens_ = restore_from_cache(prompt_tokens, live_tokens);
+    if (restored_tokens_ > 0) return restored_tokens_;
     // The state cannot be rolled back to an earlier position, so a prompt that leaves the live
     // tokens anywhere starts over.
     if (!extends_live || live.empty()) {
         reset();
         return 0;
     }
-    return static_cast<int64_t>(live.size());
+    return live_tokens;
+}
+
+int64_t Generator::restore_from_cache(std::span<const TokenId> prompt_tokens, int64_t live_tokens) {
+    if (!config_.prefix_cache) return 0;
+    // At least one prompt token is always prefilled: it yields the logits to sample from.
+    const auto max_tokens = static_cast<int64_t>(prompt_tokens.size()) - 1;
+    const int64_t restored =
+        config_.prefix_cache->restore_longest(prompt_tokens, live_tokens, max_tokens, state_);
+    if (restored > 0) last_logits_.clear();
+    return restored;
 }
 
 bool Generator::prefill_from(std::span<const TokenId> prompt_tokens, int64_t from,
                              const GenerateCallbacks& callbacks) {
     const auto total = static_cast<int64_t>(prompt_tokens.size());
+    PrefixCache* cache = config_.prefix_cache;
+    const int64_t block = cache ? cache->block_tokens() : 0;
     for (int64_t done = from; done < total;) {
         if (cancelled(callbacks)) return false;
-        const int64_t n = std::min(config_.prefill_chunk_tokens, total - done);
+        int64_t n = std::min(config_.prefill_chunk_tokens, total - done);
+        // Chunks end on block boundaries so that the cache sees the state at each of them.
+        if (block > 0) n = std::min(n, block - done % block);
         const bool last_chunk = done + n == total;
         // Logits that would not belong to the state's last position are stale: drop them first
         // so that an exception midway cannot leave them looking current.
@@ -191,6 +208,7 @@ bool Generator::prefill_from(std::span<const TokenId> prompt_tokens, int64_t fro
             last_chunk ? forward::LogitRows::Last : forward::LogitRows::None);
         if (last_chunk) last_logits_ = std::move(logits);
         done += n;
+        if (block > 0 && done % block == 0) cache->offer(state_);
         if (callbacks.on_prefill_progress) callbacks.on_prefill_progress(done, total);
     }
     return true;
@@ -232,10 +250,14 @@ GenerateResult Generator::generate(std::span<const TokenId> prompt_tokens,
         if (finish) break;
         last_logits_.clear();
         last_logits_ = forward_.decode(state_, sampled);
+        // Generated text comes back as the next prompt: its blocks are stored too.
+        PrefixCache* cache = config_.prefix_cache;
+        if (cache && state_.position() % cache->block_tokens() == 0) cache->offer(state_);
     }
     GenerateResult result = session.finish(*finish);
     result.prompt_tokens = prompt_size;
     result.cached_tokens = cached;
+    result.restored_tokens = restored_tokens_;
     result.prefill_seconds = prefill_seconds;
     result.decode_seconds = seconds_since(decode_start);
     return result;

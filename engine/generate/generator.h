@@ -17,6 +17,7 @@
 #include "engine/chat/output_parser.h"
 #include "engine/forward/forward.h"
 #include "engine/forward/loaded_model.h"
+#include "engine/generate/prefix_cache.h"
 #include "engine/sampler/sampling_params.h"
 #include "engine/state/sequence_state.h"
 #include "engine/tokenizer/token_id.h"
@@ -37,6 +38,9 @@ struct GeneratorConfig {
     // Prefill is fed in chunks of this many tokens so that progress and cancellation are seen
     // between chunks; results do not depend on it.
     int64_t prefill_chunk_tokens = 256;
+    // Persistent prefix blocks (nullptr: none); must outlive the generator. Longer prefixes
+    // found there beat the live state's, and prefill offers the state at block boundaries.
+    PrefixCache* prefix_cache = nullptr;
 };
 
 struct GenerateOptions {
@@ -76,6 +80,7 @@ struct GenerateResult {
     FinishReason finish = FinishReason::Stop;
     int64_t prompt_tokens = 0;
     int64_t cached_tokens = 0;     // prompt tokens already in the live state, not prefilled
+    int64_t restored_tokens = 0;   // of those, tokens restored from the prefix cache
     int64_t generated_tokens = 0;  // as counted for usage: end-of-sequence excluded
     // The sampled ids in order, the end-of-sequence token excluded.
     std::vector<TokenId> tokens;
@@ -115,6 +120,8 @@ class Generator {
   private:
     // How many leading prompt tokens the live state already covers (0 after a reset).
     int64_t reuse_live_prefix(std::span<const TokenId> prompt_tokens);
+    // A longer prefix from the prefix cache, restored into the state; 0 when none.
+    int64_t restore_from_cache(std::span<const TokenId> prompt_tokens, int64_t live_tokens);
     // Feeds prompt_tokens[from...] in chunks; false when cancelled before the end.
     bool prefill_from(std::span<const TokenId> prompt_tokens, int64_t from,
                       const GenerateCallbacks& callbacks);
@@ -124,6 +131,7 @@ class Generator {
     forward::Forward forward_;
     state::SequenceState state_;
     std::vector<float> last_logits_;
+    int64_t restored_tokens_ = 0;  // of the current generate() call
 };
 
 }  // namespace dsv4::generate

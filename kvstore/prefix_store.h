@@ -1,0 +1,141 @@
+// The persistent prefix store: sequence-state blocks in LMDB, keyed by a hash chain over the
+// token ids (seeded with the model fingerprint and the format version), so that long prompts
+// survive restarts. One writer thread commits blocks off the token path; lookups read in their
+// own transactions. Owns the LMDB environment; must not know HTTP or sampling.
+#pragma once
+
+#include <atomic>
+#include <condition_variable>
+#include <cstdint>
+#include <deque>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <span>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "engine/generate/prefix_cache.h"
+#include "kvstore/sha256.h"
+
+namespace dsv4::forward {
+struct LoadedModel;
+}
+
+namespace dsv4::kvstore {
+
+// Bumped whenever the record layout or the serialized state layout changes: a store written by
+// another version never matches.
+inline constexpr uint32_t kStoreFormatVersion = 1;
+
+struct PrefixStoreOptions {
+    std::string dir;
+    uint64_t max_bytes = 8ull << 30;
+    int64_t block_tokens = 512;
+    // Blocks waiting for the writer beyond this many bytes are dropped (counted), never stall
+    // the engine.
+    uint64_t max_pending_bytes = 256ull << 20;
+};
+
+struct PrefixStoreStats {
+    uint64_t bytes = 0;  // payload and header bytes of the stored blocks
+    uint64_t blocks = 0;
+    uint64_t hits = 0;
+    uint64_t hit_tokens = 0;
+    uint64_t misses = 0;
+    uint64_t evictions = 0;
+    uint64_t dropped_writes = 0;
+    uint64_t corrupt_records = 0;
+    uint64_t writes = 0;
+    double write_seconds_sum = 0;
+    double write_seconds_max = 0;
+    std::string disabled_reason;  // empty while the store works
+};
+
+// The seed of every chain: the model file's metadata and tensor table, how activations are
+// computed (it changes the stored rows) and the store format.
+Digest model_fingerprint(const forward::LoadedModel& model, std::string_view numerics);
+
+class PrefixStore final : public generate::PrefixCache {
+  public:
+    // Never throws for an unusable directory: the store is then disabled (see stats()).
+    PrefixStore(PrefixStoreOptions options, Digest seed);
+    ~PrefixStore() override;
+    PrefixStore(const PrefixStore&) = delete;
+    PrefixStore& operator=(const PrefixStore&) = delete;
+
+    int64_t block_tokens() const override { return options_.block_tokens; }
+    int64_t restore_longest(std::span<const int32_t> tokens, int64_t min_tokens, int64_t max_tokens,
+                            state::SequenceState& state) override;
+    void offer(const state::SequenceState& state) override;
+
+    bool enabled() const { return env_ != nullptr; }
+    PrefixStoreStats stats() const;
+    // Waits until every queued block is committed (or dropped).
+    void flush();
+
+    // The chain key of each whole block of `tokens`.
+    std::vector<Digest> chain_keys(std::span<const int32_t> tokens) const;
+    bool contains(const Digest& key) const;
+    // Stores an arbitrary payload as the block `key` with `parent` (tests and the stress tool);
+    // returns once it is committed.
+    void put_now(const Digest& key, const Digest& parent, uint32_t block_index,
+                 std::vector<uint8_t> payload);
+
+    struct VerifyReport {
+        uint64_t records = 0;
+        uint64_t bad = 0;      // header, version or checksum wrong
+        uint64_t orphans = 0;  // parent missing
+        uint64_t bytes = 0;
+        std::vector<std::string> problems;
+    };
+    // Reads every record of the store in `dir`.
+    static VerifyReport verify(const std::string& dir);
+    // A compacted copy of the store in `dir` into the empty directory `out_dir`.
+    static void compact(const std::string& dir, const std::string& out_dir);
+
+  private:
+    struct Entry {
+        Digest parent{};
+        uint64_t bytes = 0;
+        uint64_t last_use = 0;
+        uint32_t children = 0;
+    };
+    struct PendingWrite {
+        Digest key;
+        Digest parent;
+        std::vector<uint8_t> record;
+    };
+
+    void open_environment();
+    void load_index();
+    void writer_loop();
+    void write_one(PendingWrite& write);
+    // Removes least recently used leaves until `incoming` more bytes fit; false if impossible.
+    bool make_room(uint64_t incoming, void* txn);
+    void enqueue(PendingWrite write);
+    void disable(const std::string& reason);
+    std::vector<uint8_t> read_record(const Digest& key) const;
+    void schedule_delete(const Digest& key);
+
+    PrefixStoreOptions options_;
+    Digest seed_;
+    void* env_ = nullptr;  // MDB_env*
+    unsigned dbi_ = 0;
+
+    mutable std::mutex mutex_;  // index, stats, queue
+    std::condition_variable queue_changed_;
+    std::condition_variable queue_drained_;
+    std::map<Digest, Entry> index_;
+    uint64_t use_clock_ = 0;
+    PrefixStoreStats stats_;
+    std::deque<PendingWrite> queue_;
+    std::vector<Digest> deletions_;
+    uint64_t pending_bytes_ = 0;
+    bool writing_ = false;
+    bool closing_ = false;
+    std::thread writer_;
+};
+
+}  // namespace dsv4::kvstore
