@@ -102,7 +102,11 @@ struct ReadOnlyEnv {
         MDB_txn* txn = nullptr;
         rc = mdb_txn_begin(env, nullptr, MDB_RDONLY, &txn);
         if (rc == 0) rc = mdb_dbi_open(txn, "blocks", 0, &dbi);
-        if (txn) mdb_txn_abort(txn);
+        // Committing (not aborting) the transaction keeps the table handle open.
+        if (rc == 0)
+            rc = mdb_txn_commit(txn);
+        else if (txn)
+            mdb_txn_abort(txn);
         if (rc != 0) {
             mdb_env_close(env);
             throw std::runtime_error(lmdb_error("no block table", dir, rc));

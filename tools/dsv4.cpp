@@ -7,6 +7,7 @@
 
 #include "tools/cmd_chat.h"
 #include "tools/cmd_inspect.h"
+#include "tools/cmd_kv.h"
 #include "tools/cmd_logits.h"
 #include "tools/cmd_render.h"
 #include "tools/cmd_run.h"
@@ -28,6 +29,7 @@ constexpr Command kCommands[] = {
     {"chat", dsv4::tools::cmd_chat, "talk with the model, one message per line"},
     {"render", dsv4::tools::cmd_render, "print the prompt text an API request renders to"},
     {"synth", dsv4::tools::cmd_synth, "write a synthetic DSV4 GGUF with random weights"},
+    {"kv", dsv4::tools::cmd_kv, "stats, verify or compact a persistent prefix store"},
     {"tokenize", dsv4::tools::cmd_tokenize, "print the token ids of a text"},
     {"detokenize", dsv4::tools::cmd_detokenize, "print the text of token ids"},
 };

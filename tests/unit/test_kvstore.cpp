@@ -1,0 +1,326 @@
+// The persistent prefix store on real LMDB: the hash, chain keys, restore bit-identical to an
+// uninterrupted sequence across a "restart", shared prefixes stored once, the budget with whole
+// chains, corrupt records, an unusable directory, and kill -9 during heavy writes.
+#include <gtest/gtest.h>
+#include <lmdb.h>
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <cstdio>
+#include <filesystem>
+#include <random>
+#include <set>
+#include <string>
+#include <thread>
+
+#include "engine/backend/cpu/cpu_backend.h"
+#include "engine/forward/loaded_model.h"
+#include "engine/generate/generator.h"
+#include "engine/tokenizer/tokenizer.h"
+#include "kvstore/prefix_store.h"
+#include "tests/unit/golden_dir.h"
+
+namespace dsv4::kvstore {
+namespace {
+
+namespace fs = std::filesystem;
+
+std::string hex_of(std::string_view text) {
+    return to_hex(sha256({reinterpret_cast<const uint8_t*>(text.data()), text.size()}));
+}
+
+struct TempDir {
+    fs::path path;
+    explicit TempDir(const std::string& name)
+        : path(fs::temp_directory_path() / ("dsv4-kv-" + name + "-" + std::to_string(::getpid()))) {
+        fs::remove_all(path);
+    }
+    ~TempDir() { fs::remove_all(path); }
+    std::string str() const { return path.string(); }
+};
+
+TEST(Sha256, StandardVectors) {
+    EXPECT_EQ(hex_of(""), "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855");
+    EXPECT_EQ(hex_of("abc"), "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
+    EXPECT_EQ(hex_of("abcdbcdecdefdefgefghfghighijhijkijkljklmklmnlmnomnopnopq"),
+              "248d6a61d20638b8e5c026930c3e6039a33ce45964ff2167f6ecedd419db06c1");
+    Sha256 pieces;  // the same bytes fed in uneven pieces
+    const std::string text(1000, 'a');
+    for (size_t at = 0; at < text.size(); at += 7)
+        pieces.update(text.data() + at, std::min<size_t>(7, text.size() - at));
+    EXPECT_EQ(to_hex(pieces.finish()), hex_of(text));
+}
+
+struct Engine {
+    std::unique_ptr<forward::LoadedModel> model =
+        forward::load_model(test::golden_dir() + "/dsv4-tiny-s1-iq2xxs.gguf");
+    backend::cpu::CpuBackend backend{2};
+
+    std::unique_ptr<generate::Generator> generator(generate::PrefixCache* cache) {
+        generate::GeneratorConfig config;
+        config.context_tokens = 4096;
+        config.prefix_cache = cache;
+        return std::make_unique<generate::Generator>(
+            *model, backend, tokenizer::Tokenizer::from_gguf(model->file), config);
+    }
+    Digest seed() const { return model_fingerprint(*model, "q8"); }
+};
+
+std::vector<int32_t> prompt_tokens(size_t n, uint32_t seed) {
+    std::mt19937 random(seed);
+    std::vector<int32_t> tokens(n);
+    for (int32_t& t : tokens)
+        t = static_cast<int32_t>(10 + random() % 600);  // the tiny vocabulary has 640
+    return tokens;
+}
+
+PrefixStoreOptions options_for(const TempDir& dir, uint64_t max_bytes = 1ull << 30) {
+    PrefixStoreOptions options;
+    options.dir = dir.str();
+    options.max_bytes = max_bytes;
+    options.block_tokens = 256;
+    return options;
+}
+
+// Logits at the end of the prompt, and the greedy continuation.
+struct Outcome {
+    std::vector<float> logits;
+    std::vector<int32_t> generated;
+    int64_t restored = 0;
+};
+
+Outcome run(generate::Generator& generator, const std::vector<int32_t>& prompt) {
+    generate::GenerateOptions options;
+    options.sampling.temperature = 0;
+    options.max_tokens = 0;
+    Outcome out;
+    out.restored = generator.generate(prompt, options).restored_tokens;
+    out.logits.assign(generator.last_logits().begin(), generator.last_logits().end());
+    generator.reset();
+    options.max_tokens = 6;
+    out.generated = generator.generate(prompt, options).tokens;
+    return out;
+}
+
+TEST(PrefixStore, ChainKeysFollowTheTokensAndTheSeed) {
+    TempDir dir("keys");
+    PrefixStore a(options_for(dir), Digest{});
+    const std::vector<int32_t> tokens = prompt_tokens(1000, 1);
+    const std::vector<Digest> keys = a.chain_keys(tokens);
+    ASSERT_EQ(keys.size(), 3u);  // whole blocks of 256 only
+    const std::vector<Digest> prefix = a.chain_keys(std::span(tokens).subspan(0, 600));
+    EXPECT_EQ(prefix, std::vector<Digest>(keys.begin(), keys.begin() + 2));
+    std::vector<int32_t> changed = tokens;
+    changed[10] += 1;  // a change in block 1 changes every later key
+    const std::vector<Digest> other = a.chain_keys(changed);
+    for (size_t i = 0; i < 3; ++i) EXPECT_NE(other[i], keys[i]);
+    Digest seed{};
+    seed[0] = 1;
+    TempDir dir2("keys2");
+    PrefixStore b(options_for(dir2), seed);  // another model or version
+    EXPECT_NE(b.chain_keys(tokens)[0], keys[0]);
+}
+
+TEST(PrefixStore, RestoreAfterRestartIsBitIdentical) {
+    Engine engine;
+    TempDir dir("restore");
+    const std::vector<int32_t> prompt = prompt_tokens(1300, 2);
+    Outcome uninterrupted;
+    {
+        auto plain = engine.generator(nullptr);
+        uninterrupted = run(*plain, prompt);
+    }
+    {
+        PrefixStore store(options_for(dir), engine.seed());
+        auto generator = engine.generator(&store);
+        const Outcome first = run(*generator, prompt);
+        EXPECT_EQ(first.restored, 0);
+        store.flush();
+        EXPECT_EQ(store.stats().blocks, 5u);  // 1300 prompt tokens: blocks up to 1280
+    }
+    PrefixStore store(options_for(dir), engine.seed());  // a new process, the same directory
+    auto generator = engine.generator(&store);
+    const Outcome restored = run(*generator, prompt);
+    EXPECT_EQ(restored.restored, 1280);
+    EXPECT_EQ(restored.logits, uninterrupted.logits);
+    EXPECT_EQ(restored.generated, uninterrupted.generated);
+    EXPECT_GE(store.stats().hits, 1u);
+    EXPECT_EQ(store.stats().hit_tokens, 2u * 1280u);
+
+    // Another model fingerprint finds nothing.
+    Digest other_seed = engine.seed();
+    other_seed[5] ^= 1;
+    PrefixStore foreign(options_for(dir), other_seed);
+    auto stranger = engine.generator(&foreign);
+    EXPECT_EQ(run(*stranger, prompt).restored, 0);
+}
+
+TEST(PrefixStore, SharedPrefixIsStoredOnce) {
+    Engine engine;
+    TempDir dir("shared");
+    PrefixStore store(options_for(dir), engine.seed());
+    auto generator = engine.generator(&store);
+    const std::vector<int32_t> system = prompt_tokens(512, 3);
+    std::vector<int32_t> a = system, b = system;
+    const std::vector<int32_t> tail_a = prompt_tokens(530, 4), tail_b = prompt_tokens(530, 5);
+    a.insert(a.end(), tail_a.begin(), tail_a.end());
+    b.insert(b.end(), tail_b.begin(), tail_b.end());
+    generate::GenerateOptions options;
+    options.max_tokens = 0;
+    generator->generate(a, options);
+    store.flush();
+    const uint64_t one_chain = store.stats().bytes;
+    EXPECT_EQ(store.stats().blocks, 4u);
+    generator->generate(b, options);
+    store.flush();
+    EXPECT_EQ(store.stats().blocks, 6u);  // the two system blocks once, two of each tail
+    EXPECT_LT(store.stats().bytes, 2 * one_chain);
+    const auto report = PrefixStore::verify(dir.str());
+    EXPECT_EQ(report.bad, 0u);
+    EXPECT_EQ(report.orphans, 0u);
+}
+
+TEST(PrefixStore, BudgetEvictsLeavesAndKeepsChainsWhole) {
+    TempDir dir("budget");
+    const uint64_t budget = 400 * 1024;
+    PrefixStoreOptions options = options_for(dir, budget);
+    PrefixStore store(options, Digest{});
+    std::mt19937_64 random(9);
+    for (int chain = 0; chain < 12; ++chain) {
+        Digest parent{};
+        for (uint32_t index = 1; index <= 3; ++index) {
+            Digest key;
+            for (uint8_t& byte : key) byte = static_cast<uint8_t>(random());
+            store.put_now(key, parent, index, std::vector<uint8_t>(40 * 1024, uint8_t(index)));
+            parent = key;
+            EXPECT_LE(store.stats().bytes, budget);
+        }
+    }
+    EXPECT_GT(store.stats().evictions, 0u);
+    const auto report = PrefixStore::verify(dir.str());
+    EXPECT_EQ(report.bad, 0u);
+    EXPECT_EQ(report.orphans, 0u) << (report.problems.empty() ? "" : report.problems[0]);
+    EXPECT_LE(report.bytes, budget);
+}
+
+// Flips one payload byte of every record behind the store's back.
+void corrupt_every_record(const std::string& dir) {
+    MDB_env* env = nullptr;
+    ASSERT_EQ(mdb_env_create(&env), 0);
+    mdb_env_set_maxdbs(env, 4);
+    ASSERT_EQ(mdb_env_open(env, dir.c_str(), MDB_NOTLS, 0644), 0);
+    MDB_txn* txn = nullptr;
+    MDB_dbi dbi;
+    ASSERT_EQ(mdb_txn_begin(env, nullptr, 0, &txn), 0);
+    ASSERT_EQ(mdb_dbi_open(txn, "blocks", 0, &dbi), 0);
+    MDB_cursor* cursor = nullptr;
+    ASSERT_EQ(mdb_cursor_open(txn, dbi, &cursor), 0);
+    MDB_val key, value;
+    std::vector<std::pair<std::string, std::string>> rewritten;
+    for (int op = MDB_FIRST; mdb_cursor_get(cursor, &key, &value, MDB_cursor_op(op)) == 0;
+         op = MDB_NEXT) {
+        std::string bytes(static_cast<const char*>(value.mv_data), value.mv_size);
+        bytes[bytes.size() - 7] ^= 0x5a;
+        rewritten.emplace_back(std::string(static_cast<const char*>(key.mv_data), key.mv_size),
+                               bytes);
+    }
+    mdb_cursor_close(cursor);
+    for (auto& [k, v] : rewritten) {
+        MDB_val mk{k.size(), k.data()}, mv{v.size(), v.data()};
+        ASSERT_EQ(mdb_put(txn, dbi, &mk, &mv, 0), 0);
+    }
+    ASSERT_EQ(mdb_txn_commit(txn), 0);
+    mdb_env_close(env);
+}
+
+TEST(PrefixStore, CorruptRecordIsRejectedDeletedAndCountedAsAMiss) {
+    Engine engine;
+    TempDir dir("corrupt");
+    const std::vector<int32_t> prompt = prompt_tokens(700, 6);
+    {
+        PrefixStore store(options_for(dir), engine.seed());
+        auto generator = engine.generator(&store);
+        run(*generator, prompt);
+        store.flush();
+        ASSERT_EQ(store.stats().blocks, 2u);
+    }
+    corrupt_every_record(dir.str());
+    EXPECT_EQ(PrefixStore::verify(dir.str()).bad, 2u);
+    PrefixStore store(options_for(dir), engine.seed());
+    auto generator = engine.generator(&store);
+    auto plain = engine.generator(nullptr);
+    const Outcome expected = run(*plain, prompt);
+    const Outcome outcome = run(*generator, prompt);  // falls back to a full prefill
+    EXPECT_EQ(outcome.restored, 0);
+    EXPECT_EQ(outcome.logits, expected.logits);
+    store.flush();
+    EXPECT_GE(store.stats().corrupt_records, 1u);
+    EXPECT_GE(store.stats().misses, 1u);
+}
+
+TEST(PrefixStore, UnusableDirectoryDisablesTheStoreOnly) {
+    Engine engine;
+    PrefixStoreOptions options;
+    options.dir = "/proc/dsv4-no-such-store";
+    options.block_tokens = 256;
+    PrefixStore store(options, engine.seed());
+    EXPECT_FALSE(store.enabled());
+    EXPECT_FALSE(store.stats().disabled_reason.empty());
+    auto generator = engine.generator(&store);
+    const Outcome outcome = run(*generator, prompt_tokens(600, 7));
+    EXPECT_EQ(outcome.restored, 0);
+    EXPECT_EQ(outcome.generated.size(), 6u);
+}
+
+// kill -9 at random moments during heavy writes: the environment always opens, every record
+// verifies, and every block whose commit was acknowledged (printed) is there.
+TEST(PrefixStore, SurvivesKillNineDuringWrites) {
+    TempDir dir("crash");
+    std::set<std::string> acknowledged;
+    std::mt19937 random(11);
+    for (int round = 0; round < 20; ++round) {
+        int out[2];
+        ASSERT_EQ(::pipe(out), 0);
+        const pid_t child = ::fork();
+        if (child == 0) {
+            ::dup2(out[1], STDOUT_FILENO);
+            ::close(out[0]);
+            ::close(out[1]);
+            const std::string seed = std::to_string(round + 1);
+            ::execl(DSV4_TOOL_PATH, DSV4_TOOL_PATH, "kv", "stress", "--dir", dir.str().c_str(),
+                    "--seed", seed.c_str(), static_cast<char*>(nullptr));
+            ::_exit(127);
+        }
+        ::close(out[1]);
+        std::this_thread::sleep_for(std::chrono::milliseconds(30 + random() % 250));
+        ::kill(child, SIGKILL);
+        ::waitpid(child, nullptr, 0);
+        std::string printed;
+        char buffer[4096];
+        for (ssize_t n; (n = ::read(out[0], buffer, sizeof buffer)) > 0;)
+            printed.append(buffer, static_cast<size_t>(n));
+        ::close(out[0]);
+        for (size_t at = 0, end; (end = printed.find('\n', at)) != std::string::npos; at = end + 1)
+            acknowledged.insert(printed.substr(at, end - at));
+    }
+    ASSERT_GT(acknowledged.size(), 20u);
+    const auto report = PrefixStore::verify(dir.str());
+    EXPECT_EQ(report.bad, 0u);
+    EXPECT_EQ(report.orphans, 0u);
+    PrefixStoreOptions options = options_for(dir);
+    PrefixStore store(options, Digest{});
+    ASSERT_TRUE(store.enabled());
+    size_t missing = 0;
+    for (const std::string& hex : acknowledged) {
+        Digest key;
+        for (size_t i = 0; i < key.size(); ++i)
+            key[i] = static_cast<uint8_t>(std::stoi(hex.substr(2 * i, 2), nullptr, 16));
+        missing += store.contains(key) ? 0 : 1;
+    }
+    EXPECT_EQ(missing, 0u);
+}
+
+}  // namespace
+}  // namespace dsv4::kvstore
