@@ -186,12 +186,6 @@ struct Q2KFormat {
 // instructions per 64 quants instead of four, and the table costs three (vpmullw multiplies the
 // spread scales by 256 and 770 at once: bytes (0, s) and (2s, 3s), no carry since 3 * 15 < 256).
 struct Q2KGfniFormat {
-    static constexpr bool kFoldedClose = true;
-    static constexpr int kBlockBytes = sizeof(BlockQ2K);
-    static constexpr Order kOrder = Order::Halves;
-    static constexpr bool kHasMins = true;
-    static constexpr bool kScaledQuants = true;
-
     // Byte 2w of lane c: the scale of the sub-block that table word w of the lane serves.
     static constexpr std::array<uint8_t, 64> kSpread = [] {
         std::array<uint8_t, 64> index{};
@@ -214,24 +208,6 @@ struct Q2KGfniFormat {
         const __m512i index =
             _mm512_gf2p8affine_epi64_epi8(qs, _mm512_set1_epi64(field_matrix(J)), 4 * J);
         return _mm512_shuffle_epi8(table, index);
-    }
-
-    [[DSV4_GFNI, gnu::always_inline]] static RowBlock unpack(const uint8_t* p) {
-        RowBlock w;
-        const __m128i packed = _mm_loadu_si128(reinterpret_cast<const __m128i*>(p));
-        const __m128i scales = _mm_and_si128(packed, _mm_set1_epi8(0x0f));
-        const __m512i spread =
-            _mm512_maskz_permutexvar_epi8(0x5555555555555555ull, _mm512_loadu_si512(kSpread.data()),
-                                          _mm512_castsi128_si512(scales));  // indices stay below 16
-        const __m512i table = _mm512_mullo_epi16(spread, _mm512_set1_epi32((770 << 16) | 256));
-        const __m512i qs = _mm512_loadu_si512(p + offsetof(BlockQ2K, qs));
-        w.q[0] = scaled<0>(qs, table);
-        w.q[1] = scaled<1>(qs, table);
-        w.q[2] = scaled<2>(qs, table);
-        w.q[3] = scaled<3>(qs, table);
-        w.sums = _mm256_srli_epi16(_mm256_cvtepu8_epi16(packed), 4);
-        w.d_dmin16 = f16_pair16(p + offsetof(BlockQ2K, d));
-        return w;
     }
 };
 
@@ -482,42 +458,103 @@ struct KQuantDot {
     }
 };
 
-// KQuantDot for formats whose unpack needs GFNI: the same tile, compiled for that target (a
-// function without it cannot inline one with it).
-template <class Format>
-struct KQuantDotGfni {
-    static constexpr int kDecodeRows = KQuantDot<Format>::kDecodeRows;
-    static constexpr int kBatchRows = KQuantDot<Format>::kBatchRows;
-    static constexpr int kBatchActs = KQuantDot<Format>::kBatchActs;
+// Q2_K with GFNI, two rows per pass: the quants of each row as Q2KGfniFormat unpacks them, but
+// the close of a block serves both rows at once. Lanes 0-7 of the pair's accumulator belong to
+// row A, 8-15 to row B, and both halves see the same operations: the integer sums fold to 8 lanes
+// per row in one step, the min sums of both rows come from one vpmaddwd, and d, dmin of both
+// rows from one conversion.
+struct Q2KGfniPairDot {
+    static constexpr int kDecodeRows = 8;
+    static constexpr int kBatchRows = 4;
+    static constexpr int kBatchActs = 8;
+    static constexpr int kBlockBytes = sizeof(BlockQ2K);
+
+    struct Act {
+        ActBlock y;
+        __m512i bsums2;  // the 16 bsums, once per row of the pair
+    };
+
+    [[DSV4_GFNI, gnu::always_inline]] static __m512i quant_sums(const uint8_t* p,
+                                                                const ActBlock& y) {
+        const __m128i packed = _mm_loadu_si128(reinterpret_cast<const __m128i*>(p));
+        const __m128i scales = _mm_and_si128(packed, _mm_set1_epi8(0x0f));
+        const __m512i spread = _mm512_maskz_permutexvar_epi8(
+            0x5555555555555555ull, _mm512_loadu_si512(Q2KGfniFormat::kSpread.data()),
+            _mm512_castsi128_si512(scales));  // indices stay below 16
+        const __m512i table = _mm512_mullo_epi16(spread, _mm512_set1_epi32((770 << 16) | 256));
+        const __m512i qs = _mm512_loadu_si512(p + offsetof(BlockQ2K, qs));
+        __m512i isum = _mm512_dpbusd_epi32(_mm512_setzero_si512(),
+                                           Q2KGfniFormat::scaled<0>(qs, table), y.q[0]);
+        isum = _mm512_dpbusd_epi32(isum, Q2KGfniFormat::scaled<1>(qs, table), y.q[1]);
+        isum = _mm512_dpbusd_epi32(isum, Q2KGfniFormat::scaled<2>(qs, table), y.q[2]);
+        return _mm512_dpbusd_epi32(isum, Q2KGfniFormat::scaled<3>(qs, table), y.q[3]);
+    }
+
+    [[DSV4_GFNI, gnu::always_inline]] static __m512 accumulate(const uint8_t* pa, const uint8_t* pb,
+                                                               const Act& a, __m512 acc) {
+        const __m512i isum_a = quant_sums(pa, a.y);
+        const __m512i isum_b = quant_sums(pb, a.y);
+        // 0x44 takes the low 256 bits of both operands, 0xee the high ones.
+        const __m512i sums = _mm512_add_epi32(_mm512_shuffle_i64x2(isum_a, isum_b, 0x44),
+                                              _mm512_shuffle_i64x2(isum_a, isum_b, 0xee));
+        const __m256i packed = _mm256_inserti128_si256(
+            _mm256_castsi128_si256(_mm_loadu_si128(reinterpret_cast<const __m128i*>(pa))),
+            _mm_loadu_si128(reinterpret_cast<const __m128i*>(pb)), 1);
+        const __m512i mins = _mm512_srli_epi16(_mm512_cvtepu8_epi16(packed), 4);
+        const __m512i min_sums = _mm512_madd_epi16(a.bsums2, mins);
+        // (d, dmin) of A four times, then of B, times (y.d, -y.d).
+        const __m256i halves = _mm256_inserti128_si256(
+            _mm256_castsi128_si256(
+                _mm_set1_epi32(static_cast<int>(load_u32(pa + offsetof(BlockQ2K, d))))),
+            _mm_set1_epi32(static_cast<int>(load_u32(pb + offsetof(BlockQ2K, d)))), 1);
+        const __m512 factors = _mm512_mul_ps(_mm512_cvtph_ps(halves), a.y.d_pair);
+        const __m512 d = _mm512_permute_ps(factors, 0x88);         // lanes 0, 2, 0, 2
+        const __m512 neg_dmin = _mm512_permute_ps(factors, 0xdd);  // lanes 1, 3, 1, 3
+        acc = _mm512_fmadd_ps(_mm512_cvtepi32_ps(sums), d, acc);
+        return _mm512_fmadd_ps(_mm512_cvtepi32_ps(min_sums), neg_dmin, acc);
+    }
+
+    // The 8 lanes of one row in a fixed order.
+    static float reduce_half(__m256 v) {
+        const __m128 four = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+        const __m128 two = _mm_add_ps(four, _mm_movehl_ps(four, four));
+        return _mm_cvtss_f32(_mm_add_ss(two, _mm_movehdup_ps(two)));
+    }
 
     template <int NR, int NA>
     [[DSV4_GFNI]] static void tile(const uint8_t* const* w, const uint8_t* const* act, int64_t n,
                                    float* out) {
-        __m512 acc[NR][NA];
+        static_assert(NR % 2 == 0);
+        constexpr int kPairs = NR / 2;
+        __m512 acc[kPairs][NA];
         DSV4_UNROLL
-        for (int r = 0; r < NR; ++r) {
+        for (int p = 0; p < kPairs; ++p) {
             DSV4_UNROLL
-            for (int a = 0; a < NA; ++a) acc[r][a] = _mm512_setzero_ps();
+            for (int a = 0; a < NA; ++a) acc[p][a] = _mm512_setzero_ps();
         }
         for (int64_t b = 0; b < n / kQK_K; ++b) {
-            if constexpr (NA == 1)
-                prefetch_span<NR * Format::kBlockBytes>(w[NR] + NR * Format::kBlockBytes * b);
-            ActBlock y[NA];
+            if constexpr (NA == 1) prefetch_span<NR * kBlockBytes>(w[NR] + NR * kBlockBytes * b);
+            Act y[NA];
             DSV4_UNROLL
-            for (int a = 0; a < NA; ++a)
-                y[a] = load_act<Format::kOrder>(act[a] + sizeof(BlockQ8K) * b);
+            for (int a = 0; a < NA; ++a) {
+                y[a].y = load_act<Order::Halves>(act[a] + sizeof(BlockQ8K) * b);
+                y[a].bsums2 = _mm512_broadcast_i64x4(y[a].y.bsums);
+            }
             DSV4_UNROLL
-            for (int r = 0; r < NR; ++r) {
-                const RowBlock wb = Format::unpack(w[r] + Format::kBlockBytes * b);
+            for (int p = 0; p < kPairs; ++p) {
                 DSV4_UNROLL
                 for (int a = 0; a < NA; ++a)
-                    acc[r][a] = accumulate_any<Format>(wb, y[a], acc[r][a]);
+                    acc[p][a] = accumulate(w[2 * p] + kBlockBytes * b,
+                                           w[2 * p + 1] + kBlockBytes * b, y[a], acc[p][a]);
             }
         }
         DSV4_UNROLL
-        for (int r = 0; r < NR; ++r) {
+        for (int p = 0; p < kPairs; ++p) {
             DSV4_UNROLL
-            for (int a = 0; a < NA; ++a) out[r * NA + a] = reduce(acc[r][a]);
+            for (int a = 0; a < NA; ++a) {
+                out[2 * p * NA + a] = reduce_half(_mm512_castps512_ps256(acc[p][a]));
+                out[(2 * p + 1) * NA + a] = reduce_half(_mm512_extractf32x8_ps(acc[p][a], 1));
+            }
         }
     }
 };
@@ -612,7 +649,7 @@ struct Q6KDequant {
 }  // namespace
 
 void dot_q_q2_k(const DotArgs& args) {
-    if (has_gfni()) return detail::run_tiled<KQuantDotGfni<Q2KGfniFormat>>(args);
+    if (has_gfni()) return detail::run_tiled<Q2KGfniPairDot>(args);
     detail::run_tiled<KQuantDot<Q2KFormat>>(args);
 }
 void dot_q_q2_k_no_gfni(const DotArgs& args) {
