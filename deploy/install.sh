@@ -31,7 +31,10 @@ install -d "$dest$prefix/bin" "$dest/etc/dsv4d" "$dest/lib/systemd/system" \
     "$dest/usr/lib/sysusers.d" "$dest/usr/lib/tmpfiles.d"
 install -m 0755 "$build/dsv4d" "$build/dsv4" "$dest$prefix/bin/"
 if [ ! -e "$dest/etc/dsv4d/dsv4d.toml" ]; then
-    install -m 0644 "$top/config/dsv4d.toml" "$dest/etc/dsv4d/dsv4d.toml"
+    # The service keeps its persistent prefix store in its state directory.
+    sed -e '/^\[kv\]/,/^\[/ s|^dir = ""|dir = "/var/lib/dsv4d/kv"|' "$top/config/dsv4d.toml" \
+        > "$dest/etc/dsv4d/dsv4d.toml"
+    chmod 0644 "$dest/etc/dsv4d/dsv4d.toml"
 fi
 sed -e "s|/usr/local/bin/dsv4d|$prefix/bin/dsv4d|" "$top/deploy/dsv4d.service" \
     > "$dest/lib/systemd/system/dsv4d.service"

@@ -14,6 +14,7 @@ for f in usr/local/bin/dsv4d usr/local/bin/dsv4 etc/dsv4d/dsv4d.toml \
     [ -e "$stage/$f" ] || { echo "missing $f" >&2; exit 1; }
 done
 "$stage/usr/local/bin/dsv4d" --config "$stage/etc/dsv4d/dsv4d.toml" --print-config >/dev/null
+grep -q '^dir = "/var/lib/dsv4d/kv"$' "$stage/etc/dsv4d/dsv4d.toml"
 grep -q '^ExecStart=/usr/local/bin/dsv4d --config /etc/dsv4d/dsv4d.toml$' \
     "$stage/lib/systemd/system/dsv4d.service"
 
