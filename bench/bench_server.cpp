@@ -57,6 +57,15 @@ double ms_between(Clock::time_point a, Clock::time_point b) {
     return std::chrono::duration<double, std::milli>(b - a).count();
 }
 
+Timing timing_of(Clock::time_point start, const std::vector<Clock::time_point>& token_times) {
+    Timing t;
+    t.ttft_ms = ms_between(start, token_times.front());
+    if (token_times.size() > 1)
+        t.per_token_ms = ms_between(token_times.front(), token_times.back()) /
+                         static_cast<double>(token_times.size() - 1);
+    return t;
+}
+
 Timing engine_round(generate::Generator& generator, const tokenizer::Tokenizer& tokenizer,
                     int round, int tokens) {
     const chat::MappedRequest mapped =
@@ -73,12 +82,7 @@ Timing engine_round(generate::Generator& generator, const tokenizer::Tokenizer& 
     callbacks.on_token = [&](int32_t) { token_times.push_back(Clock::now()); };
     generator.reset();
     generator.generate(ids, options, callbacks);
-    Timing t;
-    t.ttft_ms = ms_between(start, token_times.front());
-    if (token_times.size() > 1)
-        t.per_token_ms = ms_between(token_times.front(), token_times.back()) /
-                         static_cast<double>(token_times.size() - 1);
-    return t;
+    return timing_of(start, token_times);
 }
 
 int connect_to(uint16_t port) {
@@ -124,12 +128,7 @@ Timing server_round(uint16_t port, int round, int tokens) {
     }
     ::close(fd);
     if (token_times.empty()) throw std::runtime_error("the daemon streamed no tokens");
-    Timing t;
-    t.ttft_ms = ms_between(start, token_times.front());
-    if (token_times.size() > 1)
-        t.per_token_ms = ms_between(token_times.front(), token_times.back()) /
-                         static_cast<double>(token_times.size() - 1);
-    return t;
+    return timing_of(start, token_times);
 }
 
 double median(std::vector<double> values) {

@@ -40,10 +40,40 @@ HttpResponse json_answer(std::string body) {
     return response;
 }
 
-class ChatWriter final : public ResponseWriter {
+// What every endpoint's writer shares: whether it streams, the error answer, and feeding
+// events through an endpoint's chunk builder.
+class WriterBase : public ResponseWriter {
+  public:
+    explicit WriterBase(bool stream) : stream_(stream) {}
+    void fail(std::string_view message, Exchange& exchange) override {
+        if (!stream_) return exchange.respond(error_response(500, message));
+        exchange.send(error_event(message));
+        exchange.end();
+    }
+
+  protected:
+    template <class Chunks>
+    void add_to(Chunks& chunks, const chat::OutputEvent& event, Exchange& exchange) {
+        if (!stream_) return;
+        std::vector<std::string> payloads;
+        chunks.add({event}, payloads);
+        send_all(exchange, payloads);
+    }
+    template <class Chunks>
+    void finish_stream(Chunks& chunks, chat::FinishReason reason, const chat::TokenUsage& usage,
+                       Exchange& exchange) {
+        std::vector<std::string> payloads;
+        chunks.finish(reason, usage, payloads);
+        send_all(exchange, payloads);
+        exchange.end();
+    }
+    bool stream_;
+};
+
+class ChatWriter final : public WriterBase {
   public:
     ChatWriter(const chat::MappedRequest& mapped, bool reasoning_alias)
-        : stream_(mapped.options.stream),
+        : WriterBase(mapped.options.stream),
           options_{reasoning_alias},
           meta_(response_meta(mapped, "chatcmpl-")),
           chunks_(meta_, mapped.options.include_usage, options_) {}
@@ -53,10 +83,7 @@ class ChatWriter final : public ResponseWriter {
         exchange.send(chat::sse_event(chunks_.role_chunk()));
     }
     void add(const chat::OutputEvent& event, Exchange& exchange) override {
-        if (!stream_) return;
-        std::vector<std::string> payloads;
-        chunks_.add({event}, payloads);
-        send_all(exchange, payloads);
+        add_to(chunks_, event, exchange);
     }
     void finish(const chat::ParsedOutput& output, std::string_view, const chat::TokenUsage& usage,
                 Exchange& exchange) override {
@@ -65,38 +92,26 @@ class ChatWriter final : public ResponseWriter {
                 json_answer(chat::chat_completion_body(meta_, output, usage, options_)));
             return;
         }
-        std::vector<std::string> payloads;
-        chunks_.finish(output.finish_reason, usage, payloads);
-        send_all(exchange, payloads);
-        exchange.end();
-    }
-    void fail(std::string_view message, Exchange& exchange) override {
-        if (!stream_) return exchange.respond(error_response(500, message));
-        exchange.send(error_event(message));
-        exchange.end();
+        finish_stream(chunks_, output.finish_reason, usage, exchange);
     }
 
   private:
-    bool stream_;
     chat::ChatResponseOptions options_;
     chat::ResponseMeta meta_;
     chat::ChatCompletionStream chunks_;
 };
 
-class CompletionWriter final : public ResponseWriter {
+class CompletionWriter final : public WriterBase {
   public:
     explicit CompletionWriter(const chat::MappedRequest& mapped)
-        : stream_(mapped.options.stream),
+        : WriterBase(mapped.options.stream),
           meta_(response_meta(mapped, "cmpl-")),
           chunks_(meta_, mapped.options.include_usage) {}
     void open(Exchange& exchange, int64_t) override {
         if (stream_) exchange.begin_stream();
     }
     void add(const chat::OutputEvent& event, Exchange& exchange) override {
-        if (!stream_) return;
-        std::vector<std::string> payloads;
-        chunks_.add({event}, payloads);
-        send_all(exchange, payloads);
+        add_to(chunks_, event, exchange);
     }
     void finish(const chat::ParsedOutput& output, std::string_view, const chat::TokenUsage& usage,
                 Exchange& exchange) override {
@@ -107,27 +122,18 @@ class CompletionWriter final : public ResponseWriter {
                 chat::completion_body(meta_, output.content, output.finish_reason, usage)));
             return;
         }
-        std::vector<std::string> payloads;
-        chunks_.finish(output.finish_reason, usage, payloads);
-        send_all(exchange, payloads);
-        exchange.end();
-    }
-    void fail(std::string_view message, Exchange& exchange) override {
-        if (!stream_) return exchange.respond(error_response(500, message));
-        exchange.send(error_event(message));
-        exchange.end();
+        finish_stream(chunks_, output.finish_reason, usage, exchange);
     }
 
   private:
-    bool stream_;
     chat::ResponseMeta meta_;
     chat::CompletionStream chunks_;
 };
 
-class AnthropicWriter final : public ResponseWriter {
+class AnthropicWriter final : public WriterBase {
   public:
     explicit AnthropicWriter(const chat::MappedRequest& mapped)
-        : stream_(mapped.options.stream), meta_(response_meta(mapped, "msg_")), events_(meta_) {}
+        : WriterBase(mapped.options.stream), meta_(response_meta(mapped, "msg_")), events_(meta_) {}
     void open(Exchange& exchange, int64_t prompt_tokens) override {
         if (!stream_) return;
         exchange.begin_stream();
@@ -152,11 +158,6 @@ class AnthropicWriter final : public ResponseWriter {
         send(exchange, out);
         exchange.end();
     }
-    void fail(std::string_view message, Exchange& exchange) override {
-        if (!stream_) return exchange.respond(error_response(500, message));
-        exchange.send(error_event(message));
-        exchange.end();
-    }
 
   private:
     static void send(Exchange& exchange, const std::vector<chat::SseEvent>& events) {
@@ -164,15 +165,14 @@ class AnthropicWriter final : public ResponseWriter {
         for (const chat::SseEvent& e : events) bytes += chat::sse_event(e.data, e.name);
         if (!bytes.empty()) exchange.send(std::move(bytes));
     }
-    bool stream_;
     chat::ResponseMeta meta_;
     chat::AnthropicMessageStream events_;
 };
 
-class ResponsesWriter final : public ResponseWriter {
+class ResponsesWriter final : public WriterBase {
   public:
     explicit ResponsesWriter(const chat::MappedRequest& mapped)
-        : stream_(mapped.options.stream),
+        : WriterBase(mapped.options.stream),
           tools_(mapped.conversation.tools),
           meta_(make_meta(mapped, tools_)),
           events_(meta_) {}
@@ -182,10 +182,7 @@ class ResponsesWriter final : public ResponseWriter {
         exchange.send(chat::sse_event(events_.created_event()));
     }
     void add(const chat::OutputEvent& event, Exchange& exchange) override {
-        if (!stream_) return;
-        std::vector<std::string> out;
-        events_.add({event}, out);
-        send_all(exchange, out);
+        add_to(events_, event, exchange);
     }
     void finish(const chat::ParsedOutput& output, std::string_view, const chat::TokenUsage& usage,
                 Exchange& exchange) override {
@@ -198,11 +195,6 @@ class ResponsesWriter final : public ResponseWriter {
         std::vector<std::string> out;
         events_.finish(output, usage, out);
         send_all(exchange, out);
-        exchange.end();
-    }
-    void fail(std::string_view message, Exchange& exchange) override {
-        if (!stream_) return exchange.respond(error_response(500, message));
-        exchange.send(error_event(message));
         exchange.end();
     }
 
@@ -218,7 +210,6 @@ class ResponsesWriter final : public ResponseWriter {
         meta.new_item_id = [](std::string_view prefix) { return chat::random_item_id(prefix); };
         return meta;
     }
-    bool stream_;
     std::vector<chat::ToolSchema> tools_;
     chat::ResponsesMeta meta_;
     chat::ResponsesStream events_;
