@@ -159,8 +159,7 @@ struct Iq2xxsDot {
     }
 };
 
-// ---- GFNI kernel: two rows per pass, element-major lanes
-// -----------------------------------------
+// ---- GFNI kernel: two rows per pass, element-major lanes ----------------------------------------
 //
 // Without gathers. Byte lane e (0..63) stands for sub-group e % 32 (8 elements, one grid index)
 // of row A (e < 32) or row B; vector j holds element j of every sub-group. So:
