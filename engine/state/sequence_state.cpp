@@ -88,6 +88,7 @@ void SequenceState::clear_window(CompressorState& c) {
 
 void SequenceState::reset() {
     tokens_.clear();
+    tail_pending_ = false;
     for (LayerState& layer : layers_) {
         // Ring rows are only read for positions already written, so they need no clearing.
         clear_window(layer.attention);
@@ -96,6 +97,8 @@ void SequenceState::reset() {
 }
 
 void SequenceState::commit_tokens(std::span<const int32_t> tokens) {
+    if (tail_pending_)
+        throw StateError("the sequence holds restored rows without their resume tail");
     if (position() + static_cast<int64_t>(tokens.size()) > context_tokens_)
         throw StateError("the sequence would exceed its context of " +
                          std::to_string(context_tokens_) + " tokens");

@@ -65,25 +65,35 @@ class SequenceState {
     // Records tokens whose rows the forward pass has just written into every layer.
     void commit_tokens(std::span<const int32_t> tokens);
 
-    // Serialized form (little-endian, checksummed): the tokens and rows appended since
-    // `since_position` plus the whole frontier (ring, compressor windows) at the current
-    // position. since_position 0 gives the whole state.
+    // Serialized pieces (little-endian, fingerprinted with the model's shape, checksummed):
+    // - rows: the tokens and the compressed and indexer rows appended since `since_position`;
+    //   immutable once written and shared by every sequence with that prefix;
+    // - tail: what resuming at the current position needs besides the rows (the sliding-window
+    //   ring and the compressors' partial windows);
+    // - serialize(): the rows since `since_position` and the tail; 0 gives the whole state.
     std::vector<uint8_t> serialize(int64_t since_position = 0) const;
-    // Applies a serialized state. One saved from position 0 replaces this state; one saved
-    // since position P requires this state to be at P with the same tokens. Throws StateError
-    // (leaving this state unchanged) when the bytes are corrupt or belong to another model,
-    // context or prefix.
+    std::vector<uint8_t> serialize_rows(int64_t since_position) const;
+    std::vector<uint8_t> serialize_tail() const;
+    // Applies a serialized piece. Rows saved from position 0 replace this state; any other piece
+    // requires this state to be at its position with the same tokens. Rows without a tail leave
+    // the state waiting for one (resumable() false): only a tail, more rows or reset() may
+    // follow. Throws StateError (leaving this state unchanged) when the bytes are corrupt or
+    // belong to another model, context or prefix.
     void restore(std::span<const uint8_t> bytes);
+    // False while restored rows wait for their resume tail; the state cannot be extended then.
+    bool resumable() const { return !tail_pending_; }
 
   private:
     void init_compressor(CompressorState& c, uint32_t ratio, uint32_t head_dim, uint32_t overlap);
     void clear_window(CompressorState& c);
+    std::vector<uint8_t> serialize_piece(uint32_t piece, int64_t since_position) const;
 
     model::ModelConfig config_;
     backend::Backend& backend_;
     int64_t context_tokens_;
     std::vector<int32_t> tokens_;
     std::vector<LayerState> layers_;
+    bool tail_pending_ = false;
 };
 
 // 64-bit FNV-1a of the token ids, used to tie a serialized suffix to its prefix.

@@ -1,19 +1,25 @@
-// Serialized sequence state. Layout (little-endian):
-//   magic "DSV4SEQ\0", u32 version,
+// Serialized sequence state, format version 2. Three pieces share one layout (little-endian):
+//   magic "DSV4SEQ\0", u32 version, u32 piece (1 rows, 2 tail, 3 rows then tail),
 //   fingerprint: u32 n_layer, n_embd, head_dim, n_rot, indexer_head_dim, window, n_vocab,
 //                u32 compress ratio per layer,
 //   u64 context_tokens (of the saving state), u64 base_position, u64 end_position,
 //   u64 hash of the tokens before base_position,
-//   i32 tokens[base, end),
-//   per layer: ring rows of positions [max(0, end - window), end) oldest first; then for each
-//   active compressor (attention, indexer): rows [base / ratio, end / ratio), window kv,
-//   window score,
+//   rows (pieces 1 and 3): i32 tokens[base, end); then per layer, for each active compressor
+//     (attention, indexer), a section of its rows [base / ratio, end / ratio);
+//   tail (pieces 2 and 3; a piece 2 has base == end): per layer a section of the ring rows of
+//     positions [max(0, end - window), end) oldest first, then for each active compressor a
+//     section of its window kv and one of its window score;
 //   u64 FNV-1a of everything before it.
+// A section is a u8 encoding (0 f32, 1 f16) and its values. f16 is used only when every value
+// converts exactly — KV and indexer rows are stored f16-rounded, the compressor windows are
+// not — so the encoding never loses a bit.
 #include <algorithm>
+#include <array>
 #include <bit>
 #include <cstring>
 #include <string>
 
+#include "engine/quant/fp16.h"
 #include "engine/state/sequence_state.h"
 
 namespace dsv4::state {
@@ -23,7 +29,12 @@ static_assert(std::endian::native == std::endian::little,
               "the state format is little-endian and written in native order");
 
 constexpr char kMagic[8] = {'D', 'S', 'V', '4', 'S', 'E', 'Q', '\0'};
-constexpr uint32_t kVersion = 1;
+constexpr uint32_t kVersion = 2;
+
+enum Piece : uint32_t { kRows = 1, kTail = 2, kRowsAndTail = 3 };
+
+constexpr uint8_t kEncodingF32 = 0;
+constexpr uint8_t kEncodingF16 = 1;
 
 uint64_t fnv1a(const uint8_t* data, size_t n) {
     uint64_t hash = 0xcbf29ce484222325ull;
@@ -32,6 +43,75 @@ uint64_t fnv1a(const uint8_t* data, size_t n) {
         hash *= 0x100000001b3ull;
     }
     return hash;
+}
+
+// Up to two runs of consecutive rows of one buffer (a ring wraps once at most).
+struct Section {
+    struct Run {
+        backend::Buffer* buffer = nullptr;
+        int64_t row0 = 0;
+        int64_t n_rows = 0;
+    };
+    std::array<Run, 2> runs{};
+    int n_runs = 0;
+
+    void add(backend::Buffer* buffer, int64_t row0, int64_t n_rows) {
+        if (n_rows > 0) runs[n_runs++] = Run{buffer, row0, n_rows};
+    }
+    size_t values() const {
+        size_t n = 0;
+        for (int i = 0; i < n_runs; ++i)
+            n += static_cast<size_t>(runs[i].n_rows * runs[i].buffer->cols());
+        return n;
+    }
+};
+
+void add_compressor_rows(std::vector<Section>& out, const CompressorState& c, int64_t base,
+                         int64_t end) {
+    if (!c.active()) return;
+    const int64_t first = base / c.ratio;
+    Section s;
+    s.add(c.rows.get(), first, end / c.ratio - first);
+    out.push_back(s);
+}
+
+void add_compressor_windows(std::vector<Section>& out, const CompressorState& c) {
+    if (!c.active()) return;
+    for (backend::Buffer* window : {c.window_kv.get(), c.window_score.get()}) {
+        Section s;
+        s.add(window, 0, window->rows());
+        out.push_back(s);
+    }
+}
+
+// The sections of a piece covering positions [base, end), in their order in the bytes.
+std::vector<Section> sections_of(const std::vector<LayerState>& layers, uint32_t window,
+                                 uint32_t piece, int64_t base, int64_t end) {
+    std::vector<Section> out;
+    if (piece & kRows)
+        for (const LayerState& layer : layers) {
+            add_compressor_rows(out, layer.attention, base, end);
+            add_compressor_rows(out, layer.indexer, base, end);
+        }
+    if (piece & kTail)
+        for (const LayerState& layer : layers) {
+            // Position p lives in ring row p % window; the live positions wrap at most once.
+            const int64_t n = std::min<int64_t>(end, window);
+            const int64_t row0 = (end - n) % window;
+            const int64_t first_run = std::min<int64_t>(n, window - row0);
+            Section ring;
+            ring.add(layer.raw_ring.get(), row0, first_run);
+            ring.add(layer.raw_ring.get(), 0, n - first_run);
+            out.push_back(ring);
+            add_compressor_windows(out, layer.attention);
+            add_compressor_windows(out, layer.indexer);
+        }
+    return out;
+}
+
+bool converts_to_f16_exactly(float value) {
+    const uint16_t half = quant::f32_to_f16(value);
+    return std::bit_cast<uint32_t>(quant::f16_to_f32(half)) == std::bit_cast<uint32_t>(value);
 }
 
 class Writer {
@@ -45,14 +125,23 @@ class Writer {
         const auto* p = static_cast<const uint8_t*>(data);
         out_.insert(out_.end(), p, p + n);
     }
-    // Appends n_rows rows of a buffer, read through the backend.
-    void rows(backend::Backend& backend, const backend::Buffer& buffer, int64_t row0,
-              int64_t n_rows) {
-        if (n_rows <= 0) return;
-        const size_t n = static_cast<size_t>(n_rows * buffer.cols()) * 4;
-        const size_t at = out_.size();
-        out_.resize(at + n);
-        backend.read_rows(buffer, row0, n_rows, out_.data() + at);
+    void section(backend::Backend& backend, const Section& s) {
+        std::vector<float> values(s.values());
+        float* at = values.data();
+        for (int i = 0; i < s.n_runs; ++i) {
+            const Section::Run& run = s.runs[i];
+            backend.read_rows(*run.buffer, run.row0, run.n_rows, at);
+            at += run.n_rows * run.buffer->cols();
+        }
+        if (!std::all_of(values.begin(), values.end(), converts_to_f16_exactly)) {
+            put(kEncodingF32);
+            bytes(values.data(), values.size() * sizeof(float));
+            return;
+        }
+        put(kEncodingF16);
+        std::vector<uint16_t> halves(values.size());
+        std::transform(values.begin(), values.end(), halves.begin(), quant::f32_to_f16);
+        bytes(halves.data(), halves.size() * sizeof(uint16_t));
     }
 
   private:
@@ -68,7 +157,7 @@ class Reader {
         std::memcpy(&value, take(sizeof value), sizeof value);
         return value;
     }
-    const uint8_t* take(size_t n) {
+    const uint8_t* take(uint64_t n) {
         if (n > bytes_.size() - offset_)
             throw StateError("serialized state is truncated (" + std::to_string(bytes_.size()) +
                              " bytes)");
@@ -82,6 +171,42 @@ class Reader {
     std::span<const uint8_t> bytes_;
     size_t offset_ = 0;
 };
+
+// A section located in the bytes, applied only once the whole input is validated.
+struct ParsedSection {
+    Section where;
+    uint8_t encoding = kEncodingF32;
+    const uint8_t* data = nullptr;
+};
+
+ParsedSection parse_section(Reader& r, const Section& where) {
+    ParsedSection p{where, r.get<uint8_t>(), nullptr};
+    if (p.encoding != kEncodingF32 && p.encoding != kEncodingF16)
+        throw StateError("serialized state has an unknown section encoding " +
+                         std::to_string(p.encoding));
+    const uint64_t value_bytes = p.encoding == kEncodingF16 ? 2 : 4;
+    p.data = r.take(where.values() * value_bytes);
+    return p;
+}
+
+void apply_section(backend::Backend& backend, const ParsedSection& p) {
+    std::vector<float> values(p.where.values());
+    if (p.encoding == kEncodingF16) {
+        for (size_t i = 0; i < values.size(); ++i) {
+            uint16_t half;
+            std::memcpy(&half, p.data + 2 * i, 2);
+            values[i] = quant::f16_to_f32(half);
+        }
+    } else {
+        std::memcpy(values.data(), p.data, values.size() * sizeof(float));
+    }
+    const float* at = values.data();
+    for (int i = 0; i < p.where.n_runs; ++i) {
+        const Section::Run& run = p.where.runs[i];
+        backend.write_rows(*run.buffer, run.row0, run.n_rows, at);
+        at += run.n_rows * run.buffer->cols();
+    }
+}
 
 struct FingerprintField {
     const char* name;
@@ -101,77 +226,56 @@ std::vector<FingerprintField> fingerprint(const model::ModelConfig& c) {
     return fields;
 }
 
-int64_t ring_rows(int64_t end, uint32_t window) {
-    return std::min<int64_t>(end, window);
-}
-
-// Bytes of everything after the header's positions and hash, checksum excluded.
-uint64_t body_bytes(const model::ModelConfig& c, int64_t base, int64_t end) {
-    uint64_t n = static_cast<uint64_t>(end - base) * 4;
-    for (const model::LayerConfig& layer : c.layers) {
-        n += static_cast<uint64_t>(ring_rows(end, c.sliding_window)) * c.head_dim * 4;
-        if (layer.compress_ratio == 0) continue;
-        const uint64_t new_rows =
-            static_cast<uint64_t>(end / layer.compress_ratio - base / layer.compress_ratio);
-        const uint32_t overlap = layer.attention == model::AttentionKind::Sparse ? 2 : 1;
-        auto compressor = [&](uint32_t head_dim) {
-            return new_rows * head_dim * 4 +
-                   2ull * overlap * layer.compress_ratio * overlap * head_dim * 4;
-        };
-        n += compressor(c.head_dim);
-        if (layer.attention == model::AttentionKind::Sparse) n += compressor(c.indexer_head_dim);
+const char* piece_name(uint32_t piece) {
+    switch (piece) {
+        case kRows:
+            return "rows";
+        case kTail:
+            return "resume tail";
+        default:
+            return "state";
     }
-    return n;
-}
-
-void write_compressor(Writer& w, backend::Backend& backend, const CompressorState& c, int64_t base,
-                      int64_t end) {
-    if (!c.active()) return;
-    const int64_t first = base / c.ratio;
-    w.rows(backend, *c.rows, first, end / c.ratio - first);
-    w.rows(backend, *c.window_kv, 0, c.window_kv->rows());
-    w.rows(backend, *c.window_score, 0, c.window_score->rows());
-}
-
-void read_compressor(Reader& r, backend::Backend& backend, CompressorState& c, int64_t base,
-                     int64_t end) {
-    if (!c.active()) return;
-    const int64_t first = base / c.ratio;
-    const int64_t n_new = end / c.ratio - first;
-    if (n_new > 0) backend.write_rows(*c.rows, first, n_new, r.take(n_new * c.head_dim * 4ull));
-    c.n_rows = end / c.ratio;
-    for (backend::Buffer* window : {c.window_kv.get(), c.window_score.get()})
-        backend.write_rows(*window, 0, window->rows(),
-                           r.take(static_cast<size_t>(window->rows() * window->cols()) * 4));
 }
 
 }  // namespace
 
-std::vector<uint8_t> SequenceState::serialize(int64_t since_position) const {
+std::vector<uint8_t> SequenceState::serialize_piece(uint32_t piece, int64_t since_position) const {
     const int64_t end = position();
     if (since_position < 0 || since_position > end)
         throw StateError("cannot serialize the state since position " +
                          std::to_string(since_position) + ": the sequence holds " +
                          std::to_string(end) + " tokens");
+    if ((piece & kTail) && tail_pending_)
+        throw StateError("cannot serialize a resume tail: restored rows still wait for theirs");
     std::vector<uint8_t> out;
     Writer w(out);
     w.bytes(kMagic, sizeof kMagic);
     w.put(kVersion);
+    w.put(piece);
     for (const FingerprintField& field : fingerprint(config_)) w.put(field.value);
     w.put(static_cast<uint64_t>(context_tokens_));
     w.put(static_cast<uint64_t>(since_position));
     w.put(static_cast<uint64_t>(end));
     w.put(token_prefix_hash(std::span(tokens_).first(static_cast<size_t>(since_position))));
-    w.bytes(tokens_.data() + since_position, static_cast<size_t>(end - since_position) * 4);
-    const uint32_t window = config_.sliding_window;
-    for (const LayerState& layer : layers_) {
-        for (int64_t p = end - ring_rows(end, window); p < end; ++p)
-            w.rows(backend_, *layer.raw_ring, p % window, 1);
-        write_compressor(w, backend_, layer.attention, since_position, end);
-        write_compressor(w, backend_, layer.indexer, since_position, end);
-    }
+    if (piece & kRows)
+        w.bytes(tokens_.data() + since_position, static_cast<size_t>(end - since_position) * 4);
+    for (const Section& s :
+         sections_of(layers_, config_.sliding_window, piece, since_position, end))
+        w.section(backend_, s);
     w.put(fnv1a(out.data(), out.size()));
     return out;
+}
+
+std::vector<uint8_t> SequenceState::serialize(int64_t since_position) const {
+    return serialize_piece(kRowsAndTail, since_position);
+}
+
+std::vector<uint8_t> SequenceState::serialize_rows(int64_t since_position) const {
+    return serialize_piece(kRows, since_position);
+}
+
+std::vector<uint8_t> SequenceState::serialize_tail() const {
+    return serialize_piece(kTail, position());
 }
 
 void SequenceState::restore(std::span<const uint8_t> bytes) {
@@ -182,6 +286,9 @@ void SequenceState::restore(std::span<const uint8_t> bytes) {
     if (version != kVersion)
         throw StateError("serialized state has format version " + std::to_string(version) +
                          ", this build reads version " + std::to_string(kVersion));
+    const auto piece = r.get<uint32_t>();
+    if (piece != kRows && piece != kTail && piece != kRowsAndTail)
+        throw StateError("serialized state has an unknown piece kind " + std::to_string(piece));
     for (const FingerprintField& field : fingerprint(config_)) {
         const auto saved = r.get<uint32_t>();
         if (saved != field.value)
@@ -193,42 +300,53 @@ void SequenceState::restore(std::span<const uint8_t> bytes) {
     const auto base = r.get<uint64_t>();
     const auto end = r.get<uint64_t>();
     const auto base_hash = r.get<uint64_t>();
-    if (base > end || end > static_cast<uint64_t>(context_tokens_))
-        throw StateError("serialized state covers positions " + std::to_string(base) + ".." +
-                         std::to_string(end) + ", which do not fit a context of " +
-                         std::to_string(context_tokens_) + " tokens");
+    if (base > end || end > static_cast<uint64_t>(context_tokens_) ||
+        (piece == kTail && base != end))
+        throw StateError(std::string("serialized ") + piece_name(piece) + " covers positions " +
+                         std::to_string(base) + ".." + std::to_string(end) +
+                         ", which do not fit a context of " + std::to_string(context_tokens_) +
+                         " tokens");
     const auto base_position = static_cast<int64_t>(base);
     const auto end_position = static_cast<int64_t>(end);
-    if (base_position != 0) {
+    // Rows from position 0 replace the state; anything else continues this exact sequence.
+    if (!(piece & kRows) || base_position != 0) {
         if (base_position != position())
-            throw StateError("serialized state continues from position " +
+            throw StateError(std::string("serialized ") + piece_name(piece) + " is for position " +
                              std::to_string(base_position) + " but this sequence is at " +
                              std::to_string(position()));
         if (token_prefix_hash(tokens_) != base_hash)
-            throw StateError("serialized state continues a different token prefix");
+            throw StateError(std::string("serialized ") + piece_name(piece) +
+                             " continues a different token prefix");
     }
-    const uint64_t expected = r.offset() + body_bytes(config_, base_position, end_position) + 8;
-    if (bytes.size() != expected)
+    const uint8_t* token_bytes =
+        piece & kRows ? r.take(static_cast<uint64_t>(end_position - base_position) * 4) : nullptr;
+    std::vector<ParsedSection> parsed;
+    for (const Section& s :
+         sections_of(layers_, config_.sliding_window, piece, base_position, end_position))
+        parsed.push_back(parse_section(r, s));
+    if (bytes.size() != r.offset() + 8)
         throw StateError("serialized state has " + std::to_string(bytes.size()) +
-                         " bytes, its header implies " + std::to_string(expected));
+                         " bytes, its header implies " + std::to_string(r.offset() + 8));
     uint64_t checksum = 0;
     std::memcpy(&checksum, bytes.data() + bytes.size() - 8, 8);
     if (checksum != fnv1a(bytes.data(), bytes.size() - 8))
         throw StateError("serialized state is corrupt (checksum mismatch)");
 
     // Validated: from here on nothing can fail half way.
-    if (base_position == 0) reset();
-    const uint8_t* token_bytes = r.take(static_cast<size_t>(end_position - base_position) * 4);
-    const size_t old_size = tokens_.size();
-    tokens_.resize(static_cast<size_t>(end_position));
-    std::memcpy(tokens_.data() + old_size, token_bytes, (tokens_.size() - old_size) * 4);
-    const uint32_t window = config_.sliding_window;
-    for (LayerState& layer : layers_) {
-        for (int64_t p = end_position - ring_rows(end_position, window); p < end_position; ++p)
-            backend_.write_rows(*layer.raw_ring, p % window, 1, r.take(config_.head_dim * 4ull));
-        read_compressor(r, backend_, layer.attention, base_position, end_position);
-        read_compressor(r, backend_, layer.indexer, base_position, end_position);
+    if ((piece & kRows) && base_position == 0) reset();
+    if (token_bytes) {
+        const size_t old_size = tokens_.size();
+        tokens_.resize(static_cast<size_t>(end_position));
+        std::memcpy(tokens_.data() + old_size, token_bytes, (tokens_.size() - old_size) * 4);
     }
+    for (const ParsedSection& p : parsed) apply_section(backend_, p);
+    for (LayerState& layer : layers_)
+        for (CompressorState* c : {&layer.attention, &layer.indexer})
+            if (c->active()) c->n_rows = end_position / c->ratio;
+    if (piece & kTail)
+        tail_pending_ = false;
+    else if (end_position > base_position)
+        tail_pending_ = true;
 }
 
 }  // namespace dsv4::state

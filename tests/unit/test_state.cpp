@@ -152,6 +152,41 @@ TEST_P(StateRestore, ChainOfAppendedPartsRestoresTheSameState) {
         bit_identical(fwd.decode(chained, next), fwd.decode(live, next).data(), config.n_vocab));
 }
 
+TEST_P(StateRestore, RowChainPlusOneTailResumesBitIdentically) {
+    // What the prefix store keeps: immutable rows per block, a resume tail only at the end.
+    Fixture& f = fixture();
+    const model::ModelConfig& config = f.model->config;
+    forward::ForwardOptions options;
+    options.numerics = GetParam();
+    forward::Forward fwd(*f.model, f.backend, options);
+    const size_t n = f.tokens.size();
+    const std::vector<size_t> cuts = {0, 64, 128, n - 7};
+
+    SequenceState live(config, f.backend, kContextTokens);
+    std::vector<std::vector<uint8_t>> rows;
+    for (size_t i = 1; i < cuts.size(); ++i) {
+        fwd.prefill(live, slice(f.tokens, cuts[i - 1], cuts[i]), forward::LogitRows::None);
+        rows.push_back(live.serialize_rows(static_cast<int64_t>(cuts[i - 1])));
+    }
+    const std::vector<uint8_t> tail = live.serialize_tail();
+
+    SequenceState chained(config, f.backend, kContextTokens);
+    for (const std::vector<uint8_t>& part : rows) {
+        chained.restore(part);
+        EXPECT_FALSE(chained.resumable());
+    }
+    // Rows alone cannot be extended: the window state is missing.
+    EXPECT_THROW(fwd.decode(chained, f.tokens[n - 7]), StateError);
+    chained.restore(tail);
+    ASSERT_TRUE(chained.resumable());
+    EXPECT_EQ(chained.serialize(), live.serialize());
+    const std::vector<float> expected =
+        fwd.prefill(live, slice(f.tokens, n - 7, n), forward::LogitRows::All);
+    const std::vector<float> resumed =
+        fwd.prefill(chained, slice(f.tokens, n - 7, n), forward::LogitRows::All);
+    EXPECT_TRUE(bit_identical(resumed, expected.data(), expected.size()));
+}
+
 INSTANTIATE_TEST_SUITE_P(Numerics, StateRestore,
                          testing::Values(quant::Numerics::Q8, quant::Numerics::F32),
                          [](const testing::TestParamInfo<quant::Numerics>& info) {
@@ -202,6 +237,39 @@ TEST(SequenceState, RefusesCorruptForeignAndMisplacedBytes) {
     } catch (const StateError& e) {
         EXPECT_NE(std::string(e.what()).find("sliding window"), std::string::npos) << e.what();
     }
+}
+
+TEST(SequenceState, RowsAreStoredAsExactHalvesAndTailsOnlyWhereTheyFit) {
+    Fixture& f = fixture();
+    const model::ModelConfig& config = f.model->config;
+    forward::Forward fwd(*f.model, f.backend);
+    SequenceState seq(config, f.backend, kContextTokens);
+    const auto n = static_cast<int64_t>(f.tokens.size());
+    fwd.prefill(seq, f.tokens, forward::LogitRows::None);
+    // f32 bytes of the rows appended by the whole prompt.
+    uint64_t row_values = 0;
+    for (uint32_t il = 0; il < config.n_layer; ++il)
+        for (const CompressorState* c : {&seq.layer(il).attention, &seq.layer(il).indexer})
+            if (c->active()) row_values += static_cast<uint64_t>(n / c->ratio) * c->head_dim;
+    ASSERT_GT(row_values, 0u);
+    const size_t rows_bytes = seq.serialize_rows(0).size();
+    // Header and tokens aside, two bytes per value: the rows are f16-exact.
+    EXPECT_LT(rows_bytes, 2 * row_values + 4 * n + 512);
+    EXPECT_GT(rows_bytes, 2 * row_values);
+
+    // A tail is bound to its position and prefix.
+    const std::vector<uint8_t> tail = seq.serialize_tail();
+    SequenceState shorter(config, f.backend, kContextTokens);
+    fwd.prefill(shorter, slice(f.tokens, 0, 10), forward::LogitRows::None);
+    EXPECT_THROW(shorter.restore(tail), StateError);
+    std::vector<uint8_t> flipped = tail;
+    flipped[flipped.size() - 20] ^= 0x01;
+    SequenceState rows_only(config, f.backend, kContextTokens);
+    rows_only.restore(seq.serialize_rows(0));
+    EXPECT_THROW(rows_only.restore(flipped), StateError);
+    EXPECT_FALSE(rows_only.resumable());
+    rows_only.restore(tail);
+    EXPECT_EQ(rows_only.serialize(), seq.serialize());
 }
 
 TEST(SequenceState, ContextLimitIsEnforcedBeforeAnyWork) {
