@@ -109,11 +109,11 @@ int main(int argc, char** argv) {
             kvstore::PrefixStore store(options, seed);
             state::SequenceState state(model->config, backend, n + 64);
             const auto start = Clock::now();
-            restored = store.restore_longest(prompt, 0, n, state);
+            restored = store.restore_longest(prompt, 0, state).tokens;
             apply_seconds = seconds_since(start);
         }
-        // A whole request: restore the longest prefix the generator may take (it leaves at
-        // least one token to prefill, so a prompt ending on a block boundary prefills a block).
+        // A whole request through the generator: the stored prompt end carries its logits, so
+        // nothing is prefilled.
         {
             kvstore::PrefixStore store(options, seed);
             config.prefix_cache = &store;
@@ -127,11 +127,13 @@ int main(int argc, char** argv) {
             written.write_seconds_sum > 0 ? written.bytes / written.write_seconds_sum / 1e6 : 0;
         std::printf(
             "%8lld %12.3f %12.4f %8.1fx %14.0f %12.1f   (%lld tokens restored in "
-            "%.4f s: %.0fx)\n",
+            "%.4f s: %.0fx; %llu blocks, %llu resume points)\n",
             static_cast<long long>(n), prefill_seconds, restore_seconds,
             prefill_seconds / restore_seconds,
             static_cast<double>(written.bytes) / static_cast<double>(n), write_mb_s,
-            static_cast<long long>(restored), apply_seconds, prefill_seconds / apply_seconds);
+            static_cast<long long>(restored), apply_seconds, prefill_seconds / apply_seconds,
+            static_cast<unsigned long long>(written.blocks),
+            static_cast<unsigned long long>(written.tails));
         std::filesystem::remove_all(dir);
     }
     return 0;

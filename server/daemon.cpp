@@ -62,6 +62,7 @@ void Daemon::Parts::open_prefix_store() {
     options.dir = config.kv.dir;
     options.max_bytes = config.kv.max_bytes;
     options.block_tokens = config.kv.block_tokens;
+    options.checkpoint_blocks = config.kv.checkpoint_blocks;
     prefix_store = std::make_unique<kvstore::PrefixStore>(
         options, kvstore::model_fingerprint(*model, config.model.numerics));
     kvstore::PrefixStore* store = prefix_store.get();
@@ -73,23 +74,26 @@ void Daemon::Parts::open_prefix_store() {
              s.disabled_reason.empty() ? 1.0 : 0.0},
             {"dsv4d_kv_bytes", "bytes stored in the prefix store", n(s.bytes)},
             {"dsv4d_kv_blocks", "blocks stored", n(s.blocks)},
+            {"dsv4d_kv_tails", "resume points stored", n(s.tails)},
             {"dsv4d_kv_hits_total", "prompts that restored a stored prefix", n(s.hits)},
             {"dsv4d_kv_hit_tokens_total", "tokens restored from the store", n(s.hit_tokens)},
             {"dsv4d_kv_misses_total", "prompts with no stored prefix", n(s.misses)},
-            {"dsv4d_kv_evictions_total", "blocks evicted for the budget", n(s.evictions)},
-            {"dsv4d_kv_dropped_writes_total", "blocks not written (queue full or error)",
+            {"dsv4d_kv_evictions_total", "records evicted for the budget", n(s.evictions)},
+            {"dsv4d_kv_dropped_writes_total", "records not written (queue full or error)",
              n(s.dropped_writes)},
             {"dsv4d_kv_corrupt_records_total", "records rejected and deleted",
              n(s.corrupt_records)},
-            {"dsv4d_kv_write_seconds_sum", "time spent committing blocks", s.write_seconds_sum},
-            {"dsv4d_kv_writes_total", "blocks committed", n(s.writes)},
-            {"dsv4d_kv_write_seconds_max", "slowest block commit", s.write_seconds_max}};
+            {"dsv4d_kv_write_seconds_sum", "time spent committing records", s.write_seconds_sum},
+            {"dsv4d_kv_writes_total", "records committed", n(s.writes)},
+            {"dsv4d_kv_write_seconds_max", "slowest record commit", s.write_seconds_max}};
     });
     if (store->enabled())
-        DSV4_LOG_INFO("prefix store at %s: %llu blocks, %llu bytes (budget %llu)",
-                      config.kv.dir.c_str(), static_cast<unsigned long long>(store->stats().blocks),
-                      static_cast<unsigned long long>(store->stats().bytes),
-                      static_cast<unsigned long long>(config.kv.max_bytes));
+        DSV4_LOG_INFO(
+            "prefix store at %s: %llu blocks, %llu resume points, %llu bytes (budget %llu)",
+            config.kv.dir.c_str(), static_cast<unsigned long long>(store->stats().blocks),
+            static_cast<unsigned long long>(store->stats().tails),
+            static_cast<unsigned long long>(store->stats().bytes),
+            static_cast<unsigned long long>(config.kv.max_bytes));
 }
 
 void Daemon::Parts::load() {

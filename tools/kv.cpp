@@ -10,7 +10,8 @@ namespace dsv4::tools {
 namespace {
 
 constexpr const char* kUsage =
-    "usage: dsv4 kv stats --dir DIR        blocks, bytes and problems of a prefix store\n"
+    "usage: dsv4 kv stats --dir DIR        blocks, resume tails, bytes and problems of a\n"
+    "                                      prefix store\n"
     "       dsv4 kv verify --dir DIR       check every record (header, version, checksum,\n"
     "                                      parent); exit 1 when any is bad\n"
     "       dsv4 kv compact --dir DIR --out NEW_DIR\n"
@@ -18,11 +19,14 @@ constexpr const char* kUsage =
 
 int print_report(const std::string& dir, bool strict) {
     const kvstore::PrefixStore::VerifyReport report = kvstore::PrefixStore::verify(dir);
-    std::printf("store:    %s\nrecords:  %llu\nbytes:    %llu\nbad:      %llu\norphans:  %llu\n",
-                dir.c_str(), static_cast<unsigned long long>(report.records),
-                static_cast<unsigned long long>(report.bytes),
-                static_cast<unsigned long long>(report.bad),
-                static_cast<unsigned long long>(report.orphans));
+    std::printf(
+        "store:    %s\nrecords:  %llu\nblocks:   %llu\ntails:    %llu\nbytes:    %llu\n"
+        "bad:      %llu\norphans:  %llu\n",
+        dir.c_str(), static_cast<unsigned long long>(report.records),
+        static_cast<unsigned long long>(report.blocks),
+        static_cast<unsigned long long>(report.tails),
+        static_cast<unsigned long long>(report.bytes), static_cast<unsigned long long>(report.bad),
+        static_cast<unsigned long long>(report.orphans));
     for (const std::string& problem : report.problems) std::printf("  %s\n", problem.c_str());
     return strict && report.bad + report.orphans > 0 ? 1 : 0;
 }
@@ -46,7 +50,11 @@ int stress(const std::string& dir, uint64_t seed) {
         std::vector<uint8_t> payload(4096 + random() % 65536);
         for (uint8_t& b : payload) b = static_cast<uint8_t>(random());
         store.put_now(key, parent, index, std::move(payload));
-        if (!store.contains(key)) return 1;
+        if (!store.contains(key)) {
+            // Writes were refused (full disk, file size limit): say why, as the daemon would.
+            std::fprintf(stderr, "dsv4 kv stress: %s\n", store.stats().disabled_reason.c_str());
+            return 3;
+        }
         std::printf("%s\n", kvstore::to_hex(key).c_str());
         std::fflush(stdout);
         parent = key;

@@ -160,33 +160,32 @@ void Generator::reset() {
     last_logits_.clear();
 }
 
-int64_t Generator::reuse_live_prefix(std::span<const TokenId> prompt_tokens) {
+int64_t Generator::live_prefix_tokens(std::span<const TokenId> prompt_tokens) const {
     const std::span<const int32_t> live = state_.tokens();
     const bool extends_live =
         live.size() <= prompt_tokens.size() &&
         std::equal(live.begin(), live.end(), prompt_tokens.begin()) &&
         // A prompt equal to the live tokens still needs the logits of its last position.
         (live.size() < prompt_tokens.size() || !last_logits_.empty());
-    const int64_t live_tokens = extends_live ? static_cast<int64_t>(live.size()) : 0;
-    restored_tokens_ = restore_from_cache(prompt_tokens, live_tokens);
+    return extends_live ? static_cast<int64_t>(live.size()) : 0;
+}
+
+int64_t Generator::reuse_live_prefix(std::span<const TokenId> prompt_tokens) {
+    restored_tokens_ = restore_from_cache(prompt_tokens, live_prefix_tokens(prompt_tokens));
     if (restored_tokens_ > 0) return restored_tokens_;
-    // The state cannot be rolled back to an earlier position, so a prompt that leaves the live
-    // tokens anywhere starts over.
-    if (!extends_live || live.empty()) {
-        reset();
-        return 0;
-    }
+    // A failed restore may have reset the state: look again. The state cannot be rolled back to
+    // an earlier position, so a prompt that leaves the live tokens anywhere starts over.
+    const int64_t live_tokens = live_prefix_tokens(prompt_tokens);
+    if (live_tokens == 0) reset();
     return live_tokens;
 }
 
 int64_t Generator::restore_from_cache(std::span<const TokenId> prompt_tokens, int64_t live_tokens) {
     if (!config_.prefix_cache) return 0;
-    // At least one prompt token is always prefilled: it yields the logits to sample from.
-    const auto max_tokens = static_cast<int64_t>(prompt_tokens.size()) - 1;
-    const int64_t restored =
-        config_.prefix_cache->restore_longest(prompt_tokens, live_tokens, max_tokens, state_);
-    if (restored > 0) last_logits_.clear();
-    return restored;
+    PrefixCache::Restored restored =
+        config_.prefix_cache->restore_longest(prompt_tokens, live_tokens, state_);
+    if (restored.tokens > 0) last_logits_ = std::move(restored.logits);
+    return restored.tokens;
 }
 
 bool Generator::prefill_from(std::span<const TokenId> prompt_tokens, int64_t from,
@@ -208,9 +207,11 @@ bool Generator::prefill_from(std::span<const TokenId> prompt_tokens, int64_t fro
             last_chunk ? forward::LogitRows::Last : forward::LogitRows::None);
         if (last_chunk) last_logits_ = std::move(logits);
         done += n;
-        if (block > 0 && done % block == 0) cache->offer(state_);
+        if (block > 0 && done % block == 0) cache->offer_block(state_);
         if (callbacks.on_prefill_progress) callbacks.on_prefill_progress(done, total);
     }
+    // The prompt's end is where the next request most likely resumes.
+    if (cache && from < total) cache->offer_resume_point(state_, last_logits_);
     return true;
 }
 
@@ -252,8 +253,11 @@ GenerateResult Generator::generate(std::span<const TokenId> prompt_tokens,
         last_logits_ = forward_.decode(state_, sampled);
         // Generated text comes back as the next prompt: its blocks are stored too.
         PrefixCache* cache = config_.prefix_cache;
-        if (cache && state_.position() % cache->block_tokens() == 0) cache->offer(state_);
+        if (cache && state_.position() % cache->block_tokens() == 0) cache->offer_block(state_);
     }
+    // Generated text comes back in the next prompt: its end is a resume point too.
+    if (config_.prefix_cache && state_.position() > prompt_size)
+        config_.prefix_cache->offer_resume_point(state_, last_logits_);
     GenerateResult result = session.finish(*finish);
     result.prompt_tokens = prompt_size;
     result.cached_tokens = cached;

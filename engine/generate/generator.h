@@ -118,7 +118,10 @@ class Generator {
     int64_t context_tokens() const { return state_.context_tokens(); }
 
   private:
-    // How many leading prompt tokens the live state already covers (0 after a reset).
+    // How many leading prompt tokens the live state covers with what the prompt needs.
+    int64_t live_prefix_tokens(std::span<const TokenId> prompt_tokens) const;
+    // How many leading prompt tokens the state covers once the live state or the prefix cache
+    // is reused (0 after a reset).
     int64_t reuse_live_prefix(std::span<const TokenId> prompt_tokens);
     // A longer prefix from the prefix cache, restored into the state; 0 when none.
     int64_t restore_from_cache(std::span<const TokenId> prompt_tokens, int64_t live_tokens);

@@ -1,12 +1,15 @@
 // The persistent prefix store on real LMDB: the hash, chain keys, restore bit-identical to an
-// uninterrupted sequence across a "restart", shared prefixes stored once, the budget with whole
-// chains, corrupt records, an unusable directory, and kill -9 during heavy writes.
+// uninterrupted sequence across a "restart" (from a prompt's end, with its logits, and from a
+// checkpoint), shared prefixes stored once, the budget with whole chains and a last-use order
+// that survives restarts, corrupt records, an unusable directory, a disk that refuses writes,
+// and kill -9 during heavy writes.
 #include <gtest/gtest.h>
 #include <lmdb.h>
 #include <signal.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cstdio>
 #include <filesystem>
@@ -76,11 +79,13 @@ std::vector<int32_t> prompt_tokens(size_t n, uint32_t seed) {
     return tokens;
 }
 
-PrefixStoreOptions options_for(const TempDir& dir, uint64_t max_bytes = 1ull << 30) {
+PrefixStoreOptions options_for(const TempDir& dir, uint64_t max_bytes = 1ull << 30,
+                               int64_t checkpoint_blocks = 8) {
     PrefixStoreOptions options;
     options.dir = dir.str();
     options.max_bytes = max_bytes;
     options.block_tokens = 256;
+    options.checkpoint_blocks = checkpoint_blocks;
     return options;
 }
 
@@ -139,15 +144,30 @@ TEST(PrefixStore, RestoreAfterRestartIsBitIdentical) {
         EXPECT_EQ(first.restored, 0);
         store.flush();
         EXPECT_EQ(store.stats().blocks, 5u);  // 1300 prompt tokens: blocks up to 1280
+        // Resume points: the prompt's end (with its logits) and the generation's end.
+        EXPECT_EQ(store.stats().tails, 2u);
     }
     PrefixStore store(options_for(dir), engine.seed());  // a new process, the same directory
     auto generator = engine.generator(&store);
+    // The whole prompt comes back, logits included: nothing is prefilled.
     const Outcome restored = run(*generator, prompt);
-    EXPECT_EQ(restored.restored, 1280);
+    EXPECT_EQ(restored.restored, 1300);
     EXPECT_EQ(restored.logits, uninterrupted.logits);
     EXPECT_EQ(restored.generated, uninterrupted.generated);
     EXPECT_GE(store.stats().hits, 1u);
-    EXPECT_EQ(store.stats().hit_tokens, 2u * 1280u);
+    EXPECT_EQ(store.stats().hit_tokens, 2u * 1300u);
+
+    // A longer prompt resumes at the stored prompt end and prefills only what is new.
+    std::vector<int32_t> longer = prompt;
+    const std::vector<int32_t> more = prompt_tokens(90, 12);
+    longer.insert(longer.end(), more.begin(), more.end());
+    generator->reset();
+    generate::GenerateOptions options;
+    options.max_tokens = 0;
+    EXPECT_EQ(generator->generate(longer, options).restored_tokens, 1300);
+    auto plain = engine.generator(nullptr);
+    plain->generate(longer, options);
+    EXPECT_TRUE(std::ranges::equal(generator->last_logits(), plain->last_logits()));
 
     // Another model fingerprint finds nothing.
     Digest other_seed = engine.seed();
@@ -182,6 +202,70 @@ TEST(PrefixStore, SharedPrefixIsStoredOnce) {
     EXPECT_EQ(report.orphans, 0u);
 }
 
+TEST(PrefixStore, ResumeTailsOnlyAtCheckpointsAndEnds) {
+    Engine engine;
+    TempDir dir("checkpoints");
+    PrefixStore store(options_for(dir, 1ull << 30, 2), engine.seed());
+    auto generator = engine.generator(&store);
+    const std::vector<int32_t> prompt = prompt_tokens(1300, 13);
+    generate::GenerateOptions options;
+    options.max_tokens = 0;
+    generator->generate(prompt, options);
+    store.flush();
+    // Blocks 1..5; tails after blocks 2 and 4 and at the prompt's end (1300).
+    EXPECT_EQ(store.stats().blocks, 5u);
+    EXPECT_EQ(store.stats().tails, 3u);
+
+    // A prompt that leaves this one at 1100 resumes at the checkpoint at 1024.
+    std::vector<int32_t> diverging(prompt.begin(), prompt.begin() + 1100);
+    const std::vector<int32_t> other = prompt_tokens(150, 14);
+    diverging.insert(diverging.end(), other.begin(), other.end());
+    generator->reset();
+    EXPECT_EQ(generator->generate(diverging, options).restored_tokens, 1024);
+    auto plain = engine.generator(nullptr);
+    plain->generate(diverging, options);
+    EXPECT_TRUE(std::ranges::equal(generator->last_logits(), plain->last_logits()));
+}
+
+TEST(PrefixStore, LastUseOrderSurvivesARestart) {
+    Engine engine;
+    TempDir dir("last-use");
+    std::vector<std::vector<int32_t>> prompts;
+    for (uint32_t i = 0; i < 5; ++i) prompts.push_back(prompt_tokens(300, 15 + i));
+    generate::GenerateOptions options;
+    options.max_tokens = 0;
+    uint64_t one_chain_bytes = 0, stored_bytes = 0;
+    {
+        PrefixStore store(options_for(dir), engine.seed());
+        auto generator = engine.generator(&store);
+        for (size_t i = 0; i < 4; ++i) {
+            generator->generate(prompts[i], options);
+            store.flush();
+            if (i == 0) one_chain_bytes = store.stats().bytes;
+        }
+        // Used again in the order 3, 2, 1: prompt 0 is now the least recently used.
+        for (size_t i = 4; i-- > 1;) {
+            generator->reset();
+            EXPECT_EQ(generator->generate(prompts[i], options).restored_tokens, 300);
+        }
+        store.flush();
+        stored_bytes = store.stats().bytes;
+    }
+    // Room for one more chain but one byte: one leaf goes, and after the restart it must still
+    // be prompt 0's resume point.
+    PrefixStore store(options_for(dir, stored_bytes + one_chain_bytes - 1), engine.seed());
+    auto generator = engine.generator(&store);
+    generator->generate(prompts[4], options);
+    store.flush();
+    EXPECT_EQ(store.stats().evictions, 1u);
+    for (size_t i = 1; i < 4; ++i) {
+        generator->reset();
+        EXPECT_EQ(generator->generate(prompts[i], options).restored_tokens, 300) << i;
+    }
+    generator->reset();
+    EXPECT_EQ(generator->generate(prompts[0], options).restored_tokens, 0);
+}
+
 TEST(PrefixStore, BudgetEvictsLeavesAndKeepsChainsWhole) {
     TempDir dir("budget");
     const uint64_t budget = 400 * 1024;
@@ -212,24 +296,26 @@ void corrupt_every_record(const std::string& dir) {
     mdb_env_set_maxdbs(env, 4);
     ASSERT_EQ(mdb_env_open(env, dir.c_str(), MDB_NOTLS, 0644), 0);
     MDB_txn* txn = nullptr;
-    MDB_dbi dbi;
     ASSERT_EQ(mdb_txn_begin(env, nullptr, 0, &txn), 0);
-    ASSERT_EQ(mdb_dbi_open(txn, "blocks", 0, &dbi), 0);
-    MDB_cursor* cursor = nullptr;
-    ASSERT_EQ(mdb_cursor_open(txn, dbi, &cursor), 0);
-    MDB_val key, value;
-    std::vector<std::pair<std::string, std::string>> rewritten;
-    for (int op = MDB_FIRST; mdb_cursor_get(cursor, &key, &value, MDB_cursor_op(op)) == 0;
-         op = MDB_NEXT) {
-        std::string bytes(static_cast<const char*>(value.mv_data), value.mv_size);
-        bytes[bytes.size() - 7] ^= 0x5a;
-        rewritten.emplace_back(std::string(static_cast<const char*>(key.mv_data), key.mv_size),
-                               bytes);
-    }
-    mdb_cursor_close(cursor);
-    for (auto& [k, v] : rewritten) {
-        MDB_val mk{k.size(), k.data()}, mv{v.size(), v.data()};
-        ASSERT_EQ(mdb_put(txn, dbi, &mk, &mv, 0), 0);
+    for (const char* table : {"blocks", "tails"}) {
+        MDB_dbi dbi;
+        ASSERT_EQ(mdb_dbi_open(txn, table, 0, &dbi), 0);
+        MDB_cursor* cursor = nullptr;
+        ASSERT_EQ(mdb_cursor_open(txn, dbi, &cursor), 0);
+        MDB_val key, value;
+        std::vector<std::pair<std::string, std::string>> rewritten;
+        for (int op = MDB_FIRST; mdb_cursor_get(cursor, &key, &value, MDB_cursor_op(op)) == 0;
+             op = MDB_NEXT) {
+            std::string bytes(static_cast<const char*>(value.mv_data), value.mv_size);
+            bytes[bytes.size() - 7] ^= 0x5a;
+            rewritten.emplace_back(std::string(static_cast<const char*>(key.mv_data), key.mv_size),
+                                   bytes);
+        }
+        mdb_cursor_close(cursor);
+        for (auto& [k, v] : rewritten) {
+            MDB_val mk{k.size(), k.data()}, mv{v.size(), v.data()};
+            ASSERT_EQ(mdb_put(txn, dbi, &mk, &mv, 0), 0);
+        }
     }
     ASSERT_EQ(mdb_txn_commit(txn), 0);
     mdb_env_close(env);
@@ -245,9 +331,10 @@ TEST(PrefixStore, CorruptRecordIsRejectedDeletedAndCountedAsAMiss) {
         run(*generator, prompt);
         store.flush();
         ASSERT_EQ(store.stats().blocks, 2u);
+        ASSERT_EQ(store.stats().tails, 2u);  // prompt end, generation end
     }
     corrupt_every_record(dir.str());
-    EXPECT_EQ(PrefixStore::verify(dir.str()).bad, 2u);
+    EXPECT_EQ(PrefixStore::verify(dir.str()).bad, 4u);
     PrefixStore store(options_for(dir), engine.seed());
     auto generator = engine.generator(&store);
     auto plain = engine.generator(nullptr);
@@ -272,6 +359,28 @@ TEST(PrefixStore, UnusableDirectoryDisablesTheStoreOnly) {
     const Outcome outcome = run(*generator, prompt_tokens(600, 7));
     EXPECT_EQ(outcome.restored, 0);
     EXPECT_EQ(outcome.generated.size(), 6u);
+}
+
+// A disk that refuses writes (here: a file size limit) turns writing off with the reason; what
+// was committed stays readable and valid.
+TEST(PrefixStore, RefusedWritesTurnPersistenceOffWithAReason) {
+    TempDir dir("full");
+    const std::string command = "ulimit -f 2048; trap '' XFSZ; exec '" +
+                                std::string(DSV4_TOOL_PATH) + "' kv stress --dir '" + dir.str() +
+                                "' --seed 3 2>&1 >/dev/null";
+    FILE* pipe = ::popen(("bash -c \"" + command + "\"").c_str(), "r");
+    ASSERT_NE(pipe, nullptr);
+    std::string said;
+    char buffer[512];
+    while (std::fgets(buffer, sizeof buffer, pipe)) said += buffer;
+    const int status = ::pclose(pipe);
+    ASSERT_TRUE(WIFEXITED(status));
+    EXPECT_EQ(WEXITSTATUS(status), 3) << said;
+    EXPECT_NE(said.find("cannot write the prefix store"), std::string::npos) << said;
+    const auto report = PrefixStore::verify(dir.str());
+    EXPECT_GT(report.records, 0u);
+    EXPECT_EQ(report.bad, 0u);
+    EXPECT_EQ(report.orphans, 0u);
 }
 
 // kill -9 at random moments during heavy writes: the environment always opens, every record
