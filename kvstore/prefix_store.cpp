@@ -317,7 +317,7 @@ void PrefixStore::offer_tail(const state::SequenceState& state, const Digest& bl
             stored->second.last_use = ++use_clock_;
             // Stored already, unless these logits would complete it.
             if (stored->second.has_logits || logits.empty()) return;
-        } else if (pending_.contains(key)) {
+        } else if (pending_.contains(key) && logits.empty()) {
             return;
         }
     }
@@ -326,8 +326,20 @@ void PrefixStore::offer_tail(const state::SequenceState& state, const Digest& bl
     header.block_index = block_index;
     header.parent = block_key;
     header.extra_tokens = static_cast<uint32_t>(extra.size());
-    enqueue(PendingWrite{key, RecordKind::Tail, block_index, block_key,
-                         encode_record(header, state.serialize(boundary), logits)});
+    PendingWrite write{key, RecordKind::Tail, block_index, block_key,
+                       encode_record(header, state.serialize(boundary), logits)};
+    {
+        // A checkpoint at a prompt's end is queued without logits just before the prompt's end
+        // offers them: complete the queued record instead of writing the tail twice.
+        std::lock_guard lock(mutex_);
+        for (PendingWrite& queued : queue_)
+            if (queued.key == key) {
+                pending_bytes_ += write.record.size() - queued.record.size();
+                queued.record = std::move(write.record);
+                return;
+            }
+    }
+    enqueue(std::move(write));
 }
 
 PrefixStoreStats PrefixStore::stats() const {

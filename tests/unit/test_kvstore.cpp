@@ -225,6 +225,19 @@ TEST(PrefixStore, ResumeTailsOnlyAtCheckpointsAndEnds) {
     auto plain = engine.generator(nullptr);
     plain->generate(diverging, options);
     EXPECT_TRUE(std::ranges::equal(generator->last_logits(), plain->last_logits()));
+
+    // A prompt ending on a checkpoint stores that tail once, with the logits of its end.
+    const std::vector<int32_t> aligned = prompt_tokens(1024, 18);
+    store.flush();
+    const uint64_t tails_before = store.stats().tails;
+    generator->reset();
+    generator->generate(aligned, options);
+    store.flush();
+    EXPECT_EQ(store.stats().tails, tails_before + 2);  // after blocks 2 and 4
+    generator->reset();
+    EXPECT_EQ(generator->generate(aligned, options).restored_tokens, 1024);
+    plain->generate(aligned, options);
+    EXPECT_TRUE(std::ranges::equal(generator->last_logits(), plain->last_logits()));
 }
 
 TEST(PrefixStore, LastUseOrderSurvivesARestart) {
