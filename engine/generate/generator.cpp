@@ -210,8 +210,6 @@ bool Generator::prefill_from(std::span<const TokenId> prompt_tokens, int64_t fro
         if (block > 0 && done % block == 0) cache->offer_block(state_);
         if (callbacks.on_prefill_progress) callbacks.on_prefill_progress(done, total);
     }
-    // The prompt's end is where the next request most likely resumes.
-    if (cache && from < total) cache->offer_resume_point(state_, last_logits_);
     return true;
 }
 
@@ -241,6 +239,14 @@ GenerateResult Generator::generate(std::span<const TokenId> prompt_tokens,
     std::optional<FinishReason> finish;
     if (!prefilled) finish = FinishReason::Cancelled;
     if (!finish && session.budget_spent_before_start()) finish = FinishReason::Length;
+    // The prompt's end is where the next request most likely resumes. It is offered once the
+    // first token is out (serializing it must not delay that token) and before the state moves.
+    PrefixCache* const cache = config_.prefix_cache;
+    bool offer_prompt_end = cache && prefilled && cached < prompt_size;
+    auto offer_prompt_end_once = [&] {
+        if (offer_prompt_end) cache->offer_resume_point(state_, last_logits_);
+        offer_prompt_end = false;
+    };
     while (!finish) {
         if (cancelled(callbacks)) {
             finish = FinishReason::Cancelled;
@@ -248,16 +254,16 @@ GenerateResult Generator::generate(std::span<const TokenId> prompt_tokens,
         }
         TokenId sampled = 0;
         finish = session.step(last_logits_, sampled);
+        offer_prompt_end_once();
         if (finish) break;
         last_logits_.clear();
         last_logits_ = forward_.decode(state_, sampled);
         // Generated text comes back as the next prompt: its blocks are stored too.
-        PrefixCache* cache = config_.prefix_cache;
         if (cache && state_.position() % cache->block_tokens() == 0) cache->offer_block(state_);
     }
+    offer_prompt_end_once();
     // Generated text comes back in the next prompt: its end is a resume point too.
-    if (config_.prefix_cache && state_.position() > prompt_size)
-        config_.prefix_cache->offer_resume_point(state_, last_logits_);
+    if (cache && state_.position() > prompt_size) cache->offer_resume_point(state_, last_logits_);
     GenerateResult result = session.finish(*finish);
     result.prompt_tokens = prompt_size;
     result.cached_tokens = cached;
