@@ -126,6 +126,20 @@ TEST_P(StateRestore, RestoreThenContinueIsBitIdenticalAtAnyPosition) {
     }
 }
 
+// Prefills `live` piece by piece up to each cut and keeps serialize_part(live, previous cut)
+// after every piece.
+template <typename SerializePart>
+std::vector<std::vector<uint8_t>> prefill_in_parts(forward::Forward& fwd, SequenceState& live,
+                                                   const std::vector<size_t>& cuts,
+                                                   SerializePart serialize_part) {
+    std::vector<std::vector<uint8_t>> parts;
+    for (size_t i = 1; i < cuts.size(); ++i) {
+        fwd.prefill(live, slice(fixture().tokens, cuts[i - 1], cuts[i]), forward::LogitRows::None);
+        parts.push_back(serialize_part(live, static_cast<int64_t>(cuts[i - 1])));
+    }
+    return parts;
+}
+
 TEST_P(StateRestore, ChainOfAppendedPartsRestoresTheSameState) {
     Fixture& f = fixture();
     const model::ModelConfig& config = f.model->config;
@@ -133,14 +147,11 @@ TEST_P(StateRestore, ChainOfAppendedPartsRestoresTheSameState) {
     options.numerics = GetParam();
     forward::Forward fwd(*f.model, f.backend, options);
     const size_t n = f.tokens.size();
-    const std::vector<size_t> cuts = {0, 3, 30, 31, n - 9, n};
 
     SequenceState live(config, f.backend, kContextTokens);
-    std::vector<std::vector<uint8_t>> parts;
-    for (size_t i = 1; i < cuts.size(); ++i) {
-        fwd.prefill(live, slice(f.tokens, cuts[i - 1], cuts[i]), forward::LogitRows::None);
-        parts.push_back(live.serialize(static_cast<int64_t>(cuts[i - 1])));
-    }
+    const std::vector<std::vector<uint8_t>> parts =
+        prefill_in_parts(fwd, live, {0, 3, 30, 31, n - 9, n},
+                         [](const SequenceState& s, int64_t since) { return s.serialize(since); });
     // Every appended part is smaller than the whole state once rows accumulate.
     EXPECT_LT(parts.back().size(), live.serialize().size());
 
@@ -160,14 +171,11 @@ TEST_P(StateRestore, RowChainPlusOneTailResumesBitIdentically) {
     options.numerics = GetParam();
     forward::Forward fwd(*f.model, f.backend, options);
     const size_t n = f.tokens.size();
-    const std::vector<size_t> cuts = {0, 64, 128, n - 7};
 
     SequenceState live(config, f.backend, kContextTokens);
-    std::vector<std::vector<uint8_t>> rows;
-    for (size_t i = 1; i < cuts.size(); ++i) {
-        fwd.prefill(live, slice(f.tokens, cuts[i - 1], cuts[i]), forward::LogitRows::None);
-        rows.push_back(live.serialize_rows(static_cast<int64_t>(cuts[i - 1])));
-    }
+    const std::vector<std::vector<uint8_t>> rows = prefill_in_parts(
+        fwd, live, {0, 64, 128, n - 7},
+        [](const SequenceState& s, int64_t since) { return s.serialize_rows(since); });
     const std::vector<uint8_t> tail = live.serialize_tail();
 
     SequenceState chained(config, f.backend, kContextTokens);
