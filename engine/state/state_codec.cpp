@@ -8,7 +8,8 @@
 //     (attention, indexer), a section of its rows [base / ratio, end / ratio);
 //   tail (pieces 2 and 3; a piece 2 has base == end): per layer a section of the ring rows of
 //     positions [max(0, end - window), end) oldest first, then for each active compressor a
-//     section of its window kv and one of its window score;
+//     section of its window kv and one of its window score, each holding the slots that can
+//     still be read: (ratio if windows overlap, else 0) + end % ratio;
 //   u64 FNV-1a of everything before it.
 // A section is a u8 encoding (0 f32, 1 f16) and its values. f16 is used only when every value
 // converts exactly — KV and indexer rows are stored f16-rounded, the compressor windows are
@@ -75,11 +76,16 @@ void add_compressor_rows(std::vector<Section>& out, const CompressorState& c, in
     out.push_back(s);
 }
 
-void add_compressor_windows(std::vector<Section>& out, const CompressorState& c) {
+// Only the window slots that can still be read: position p writes slot p % ratio of the current
+// window (after the previous window's `ratio` slots when windows overlap), and a window is pooled
+// once all its slots are written, so slots past end % ratio are stale and are overwritten before
+// they are read again. Leaving them out keeps the bytes canonical and the tails small.
+void add_compressor_windows(std::vector<Section>& out, const CompressorState& c, int64_t end) {
     if (!c.active()) return;
+    const int64_t live_slots = (c.overlap == 2 ? c.ratio : 0) + end % c.ratio;
     for (backend::Buffer* window : {c.window_kv.get(), c.window_score.get()}) {
         Section s;
-        s.add(window, 0, window->rows());
+        s.add(window, 0, live_slots);
         out.push_back(s);
     }
 }
@@ -103,8 +109,8 @@ std::vector<Section> sections_of(const std::vector<LayerState>& layers, uint32_t
             ring.add(layer.raw_ring.get(), row0, first_run);
             ring.add(layer.raw_ring.get(), 0, n - first_run);
             out.push_back(ring);
-            add_compressor_windows(out, layer.attention);
-            add_compressor_windows(out, layer.indexer);
+            add_compressor_windows(out, layer.attention, end);
+            add_compressor_windows(out, layer.indexer, end);
         }
     return out;
 }
