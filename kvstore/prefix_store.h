@@ -137,6 +137,8 @@ class PrefixStore final : public generate::PrefixCache {
     void disable(const std::string& reason);
     void disable_writes(const std::string& reason);
     void schedule_delete(const Digest& key);
+    // Adds every stored record below `keys` (they could never be reached again); mutex_ held.
+    void add_descendants(std::vector<Digest>& keys) const;
     // Both need mutex_ held.
     bool known(const Digest& key) const;
     std::optional<ResumePoint> find_resume_point(std::span<const int32_t> tokens,

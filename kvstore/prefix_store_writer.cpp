@@ -3,6 +3,7 @@
 // refuses them. Lookups and offers live in prefix_store.cpp.
 #include <chrono>
 #include <cstring>
+#include <set>
 
 #include "engine/common/log.h"
 #include "kvstore/lmdb_util.h"
@@ -90,6 +91,13 @@ void PrefixStore::erase_entry(std::map<Digest, Entry>::iterator entry) {
     index_.erase(entry);
 }
 
+void PrefixStore::add_descendants(std::vector<Digest>& keys) const {
+    std::set<Digest> listed(keys.begin(), keys.end());
+    for (size_t i = 0; i < keys.size(); ++i)
+        for (const auto& [key, entry] : index_)
+            if (entry.parent == keys[i] && listed.insert(key).second) keys.push_back(key);
+}
+
 void PrefixStore::writer_loop() {
     for (;;) {
         std::vector<Digest> deletions;
@@ -102,6 +110,7 @@ void PrefixStore::writer_loop() {
             });
             if (queue_.empty() && deletions_.empty() && touched_.empty()) return;  // closing
             deletions.swap(deletions_);
+            add_descendants(deletions);
             for (const Digest& key : touched_)
                 if (auto it = index_.find(key); it != index_.end())
                     last_uses.emplace_back(key, it->second.last_use);

@@ -302,8 +302,8 @@ TEST(PrefixStore, BudgetEvictsLeavesAndKeepsChainsWhole) {
     EXPECT_LE(report.bytes, budget);
 }
 
-// Flips one payload byte of every record behind the store's back.
-void corrupt_every_record(const std::string& dir) {
+// Flips one payload byte of every record (or only the first block) behind the store's back.
+void corrupt_records(const std::string& dir, bool first_block_only = false) {
     MDB_env* env = nullptr;
     ASSERT_EQ(mdb_env_create(&env), 0);
     mdb_env_set_maxdbs(env, 4);
@@ -311,13 +311,15 @@ void corrupt_every_record(const std::string& dir) {
     MDB_txn* txn = nullptr;
     ASSERT_EQ(mdb_txn_begin(env, nullptr, 0, &txn), 0);
     for (const char* table : {"blocks", "tails"}) {
+        if (first_block_only && std::string_view(table) == "tails") break;
         MDB_dbi dbi;
         ASSERT_EQ(mdb_dbi_open(txn, table, 0, &dbi), 0);
         MDB_cursor* cursor = nullptr;
         ASSERT_EQ(mdb_cursor_open(txn, dbi, &cursor), 0);
         MDB_val key, value;
         std::vector<std::pair<std::string, std::string>> rewritten;
-        for (int op = MDB_FIRST; mdb_cursor_get(cursor, &key, &value, MDB_cursor_op(op)) == 0;
+        for (int op = MDB_FIRST; mdb_cursor_get(cursor, &key, &value, MDB_cursor_op(op)) == 0 &&
+                                 !(first_block_only && !rewritten.empty());
              op = MDB_NEXT) {
             std::string bytes(static_cast<const char*>(value.mv_data), value.mv_size);
             bytes[bytes.size() - 7] ^= 0x5a;
@@ -346,7 +348,7 @@ TEST(PrefixStore, CorruptRecordIsRejectedDeletedAndCountedAsAMiss) {
         ASSERT_EQ(store.stats().blocks, 2u);
         ASSERT_EQ(store.stats().tails, 2u);  // prompt end, generation end
     }
-    corrupt_every_record(dir.str());
+    corrupt_records(dir.str());
     EXPECT_EQ(PrefixStore::verify(dir.str()).bad, 4u);
     PrefixStore store(options_for(dir), engine.seed());
     auto generator = engine.generator(&store);
@@ -358,6 +360,42 @@ TEST(PrefixStore, CorruptRecordIsRejectedDeletedAndCountedAsAMiss) {
     store.flush();
     EXPECT_GE(store.stats().corrupt_records, 1u);
     EXPECT_GE(store.stats().misses, 1u);
+}
+
+TEST(PrefixStore, ACorruptBlockTakesWhatHangsBelowItAlong) {
+    Engine engine;
+    TempDir dir("corrupt-one");
+    const std::vector<int32_t> prompt = prompt_tokens(700, 19);
+    {
+        PrefixStore store(options_for(dir), engine.seed());
+        auto generator = engine.generator(&store);
+        run(*generator, prompt);
+    }
+    corrupt_records(dir.str(), true);  // one block, whichever LMDB lists first
+    EXPECT_EQ(PrefixStore::verify(dir.str()).bad, 1u);
+    {
+        PrefixStore store(options_for(dir), engine.seed());
+        state::SequenceState state(engine.model->config, engine.backend, 4096);
+        EXPECT_EQ(store.restore_longest(prompt, 0, state).tokens, 0);
+        EXPECT_EQ(state.position(), 0);
+        store.flush();
+        EXPECT_EQ(store.stats().corrupt_records, 1u);
+    }
+    // The records below the corrupt block went with it: nothing is left unreachable.
+    const auto report = PrefixStore::verify(dir.str());
+    EXPECT_EQ(report.bad, 0u);
+    EXPECT_EQ(report.orphans, 0u) << (report.problems.empty() ? "" : report.problems[0]);
+    EXPECT_LT(report.blocks, 2u);
+    EXPECT_EQ(report.tails, 0u);
+
+    // Served by prefill, and stored again whole.
+    PrefixStore store(options_for(dir), engine.seed());
+    auto generator = engine.generator(&store);
+    auto plain = engine.generator(nullptr);
+    EXPECT_EQ(run(*generator, prompt).logits, run(*plain, prompt).logits);
+    store.flush();
+    EXPECT_EQ(store.stats().blocks, 2u);
+    EXPECT_EQ(PrefixStore::verify(dir.str()).orphans, 0u);
 }
 
 TEST(PrefixStore, UnusableDirectoryDisablesTheStoreOnly) {
