@@ -412,6 +412,46 @@ TEST(PrefixStore, UnusableDirectoryDisablesTheStoreOnly) {
     EXPECT_EQ(outcome.generated.size(), 6u);
 }
 
+// Runs the dsv4 tool with `arguments`; its exit status and standard output.
+std::pair<int, std::string> run_tool(const std::string& arguments) {
+    FILE* pipe = ::popen(("'" + std::string(DSV4_TOOL_PATH) + "' " + arguments).c_str(), "r");
+    std::string out;
+    char buffer[512];
+    while (pipe && std::fgets(buffer, sizeof buffer, pipe)) out += buffer;
+    const int status = pipe ? ::pclose(pipe) : -1;
+    return {WIFEXITED(status) ? WEXITSTATUS(status) : -1, out};
+}
+
+TEST(KvCommand, StatsVerifyAndCompact) {
+    Engine engine;
+    TempDir dir("cli"), copy("cli-copy");
+    {
+        PrefixStore store(options_for(dir), engine.seed());
+        auto generator = engine.generator(&store);
+        run(*generator, prompt_tokens(700, 20));
+    }
+    const auto [stats_status, stats] = run_tool("kv stats --dir '" + dir.str() + "'");
+    EXPECT_EQ(stats_status, 0);
+    EXPECT_NE(stats.find("blocks:   2\n"), std::string::npos) << stats;
+    EXPECT_NE(stats.find("tails:    2\n"), std::string::npos) << stats;
+    EXPECT_EQ(run_tool("kv verify --dir '" + dir.str() + "'").first, 0);
+
+    const auto [compact_status, compacted] =
+        run_tool("kv compact --dir '" + dir.str() + "' --out '" + copy.str() + "'");
+    EXPECT_EQ(compact_status, 0) << compacted;
+    EXPECT_NE(compacted.find("records:  4\n"), std::string::npos) << compacted;
+    // The copy serves like the original.
+    PrefixStore store(options_for(copy), engine.seed());
+    auto generator = engine.generator(&store);
+    EXPECT_EQ(run(*generator, prompt_tokens(700, 20)).restored, 700);
+
+    corrupt_records(dir.str(), true);
+    const auto [verify_status, verified] = run_tool("kv verify --dir '" + dir.str() + "'");
+    EXPECT_EQ(verify_status, 1);
+    EXPECT_NE(verified.find("bad:      1\n"), std::string::npos) << verified;
+    EXPECT_EQ(run_tool("kv stats --dir /nonexistent-dsv4-store").first, 1);
+}
+
 // A disk that refuses writes (here: a file size limit) turns writing off with the reason; what
 // was committed stays readable and valid.
 TEST(PrefixStore, RefusedWritesTurnPersistenceOffWithAReason) {
