@@ -93,8 +93,24 @@ void for_each_record(MDB_txn* txn, MDB_dbi dbi, Visit visit) {
 }  // namespace
 
 void PrefixStore::load_index() {
+    std::vector<Digest> bad;
+    {
+        std::lock_guard lock(mutex_);
+        bad = read_index();
+    }
+    for (const Digest& d : bad) schedule_delete(d);
+    if (!bad.empty())
+        DSV4_LOG_WARN("prefix store: %zu records with a wrong header or version are deleted",
+                      bad.size());
+}
+
+std::vector<Digest> PrefixStore::read_index() {
+    index_.clear();
+    tails_of_.clear();
+    stats_.bytes = stats_.blocks = stats_.tails = 0;
+    std::vector<Digest> bad;
     MDB_txn* txn = nullptr;
-    if (mdb_txn_begin(static_cast<MDB_env*>(env_), nullptr, MDB_RDONLY, &txn) != 0) return;
+    if (mdb_txn_begin(static_cast<MDB_env*>(env_), nullptr, MDB_RDONLY, &txn) != 0) return bad;
     std::map<Digest, uint64_t> last_uses;
     for_each_record(txn, lru_dbi_, [&](auto key, auto value) {
         Digest digest{};
@@ -105,7 +121,6 @@ void PrefixStore::load_index() {
         last_uses[digest] = last_use;
         use_clock_ = std::max(use_clock_, last_use);
     });
-    std::vector<Digest> bad;
     for (const auto& [dbi, kind] :
          {std::pair{blocks_dbi_, RecordKind::Block}, std::pair{tails_dbi_, RecordKind::Tail}}) {
         for_each_record(txn, dbi, [&](auto key, auto value) {
@@ -135,10 +150,7 @@ void PrefixStore::load_index() {
             ++parent->second.children;
         if (entry.kind == RecordKind::Tail) tails_of_.emplace(entry.parent, key);
     }
-    for (const Digest& d : bad) schedule_delete(d);
-    if (!bad.empty())
-        DSV4_LOG_WARN("prefix store: %zu records with a wrong header or version are deleted",
-                      bad.size());
+    return bad;
 }
 
 std::vector<Digest> PrefixStore::chain_keys(std::span<const int32_t> tokens) const {

@@ -127,6 +127,8 @@ class PrefixStore final : public generate::PrefixCache {
 
     void open_environment();
     void load_index();
+    // Rebuilds the index from the stored records; the keys of unreadable ones. mutex_ held.
+    std::vector<Digest> read_index();
     void writer_loop();
     void write_one(PendingWrite& write);
     // Removes least recently used leaves but `keep` (the parent of the record being written)

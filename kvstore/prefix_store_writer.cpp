@@ -209,18 +209,18 @@ void PrefixStore::write_one(PendingWrite& write) {
         txn = nullptr;
     }
     if (txn) mdb_txn_abort(txn);
-    if (rc > 0) {
+    if (rc > 0)
         // An operating-system error (no space, quota, file size limit, I/O): the disk will not
         // take more. Keep serving from what is stored, without writing.
-        // Evictions of the aborted transaction were rolled back; the index is reloaded at the
-        // next open.
         disable_writes(lmdb_error("cannot write the prefix store", options_.dir, rc));
-        return;
-    }
     std::lock_guard lock(mutex_);
     if (rc != 0) {
-        ++stats_.dropped_writes;
-        DSV4_LOG_WARN("%s", lmdb_error("prefix store write failed", options_.dir, rc).c_str());
+        // Evictions of the aborted transaction were rolled back with it: the index follows.
+        read_index();
+        if (rc < 0) {
+            ++stats_.dropped_writes;
+            DSV4_LOG_WARN("%s", lmdb_error("prefix store write failed", options_.dir, rc).c_str());
+        }
         return;
     }
     auto [entry, inserted] = index_.try_emplace(write.key);
