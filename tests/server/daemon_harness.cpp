@@ -4,6 +4,7 @@
 #include <netinet/in.h>
 #include <poll.h>
 #include <signal.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -163,7 +164,8 @@ void RawConnection::close() {
     fd_ = -1;
 }
 
-Daemon::Daemon(std::vector<std::string> args, bool wait_until_ready) {
+Daemon::Daemon(std::vector<std::string> args, bool wait_until_ready,
+               uint64_t file_size_limit_bytes) {
     int pipe_fds[2];
     if (::pipe(pipe_fds) != 0) throw std::runtime_error("pipe failed");
     args.insert(args.begin(), DSV4_DAEMON_PATH);
@@ -174,6 +176,12 @@ Daemon::Daemon(std::vector<std::string> args, bool wait_until_ready) {
         ::dup2(pipe_fds[1], STDERR_FILENO);
         ::close(pipe_fds[0]);
         ::close(pipe_fds[1]);
+        if (file_size_limit_bytes > 0) {
+            // Writes past the limit then fail with EFBIG instead of killing the process.
+            ::signal(SIGXFSZ, SIG_IGN);
+            const rlimit limit{file_size_limit_bytes, file_size_limit_bytes};
+            ::setrlimit(RLIMIT_FSIZE, &limit);
+        }
         std::vector<char*> argv;
         for (std::string& a : args) argv.push_back(a.data());
         argv.push_back(nullptr);

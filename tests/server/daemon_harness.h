@@ -51,8 +51,10 @@ std::string post_request_bytes(const std::string& path, const std::string& body,
 class Daemon {
   public:
     // Starts dsv4d with `args` plus "--port 0"; waits until it listens (and, when
-    // wait_until_ready, until /health answers 200).
-    explicit Daemon(std::vector<std::string> args, bool wait_until_ready = true);
+    // wait_until_ready, until /health answers 200). A non-zero file_size_limit_bytes caps the
+    // size of every file the daemon writes (RLIMIT_FSIZE): a disk that refuses writes.
+    explicit Daemon(std::vector<std::string> args, bool wait_until_ready = true,
+                    uint64_t file_size_limit_bytes = 0);
     ~Daemon();
 
     uint16_t port() const { return port_; }

@@ -5,6 +5,7 @@
 #include <unistd.h>
 
 #include <filesystem>
+#include <thread>
 
 #include "engine/common/json.h"
 #include "tests/server/daemon_harness.h"
@@ -92,6 +93,27 @@ TEST(DaemonKv, UnwritableDirectoryKeepsServing) {
     EXPECT_EQ(r.status, 200);
     EXPECT_EQ(metric_value(http_request(daemon.port(), "GET", "/metrics").body, "dsv4d_kv_enabled"),
               0);
+}
+
+TEST(DaemonKv, ADiskThatRefusesWritesTurnsPersistenceOffAndKeepsServing) {
+    const auto dir =
+        std::filesystem::temp_directory_path() / ("dsv4-kv-full-" + std::to_string(::getpid()));
+    std::filesystem::remove_all(dir);
+    Daemon daemon({"--kv-dir", dir.string(), "--kv-block-tokens", "256"}, true, 64 * 1024);
+    const std::string history = R"([{"role":"user","content":")" + long_text() + R"("}])";
+    ASSERT_EQ(http_request(daemon.port(), "POST", kChat, turn(history)).status, 200);
+    // The writer turns persistence off on the first refused commit; give it a moment.
+    std::string health;
+    for (int i = 0; i < 200 && health.find("disabled: ") == std::string::npos; ++i) {
+        std::this_thread::sleep_for(std::chrono::milliseconds(10));
+        health = http_request(daemon.port(), "GET", "/health").body;
+    }
+    EXPECT_NE(health.find("disabled: cannot write the prefix store"), std::string::npos) << health;
+    const std::string metrics = http_request(daemon.port(), "GET", "/metrics").body;
+    EXPECT_EQ(metric_value(metrics, "dsv4d_kv_enabled"), 0);
+    EXPECT_NE(daemon.log().find("writes turned off"), std::string::npos);
+    EXPECT_EQ(http_request(daemon.port(), "POST", kChat, turn(history)).status, 200);
+    std::filesystem::remove_all(dir);
 }
 
 }  // namespace
