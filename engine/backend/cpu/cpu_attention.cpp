@@ -7,6 +7,7 @@
 
 #include "engine/backend/cpu/cpu_backend.h"
 #include "engine/backend/cpu/cpu_numerics.h"
+#include "engine/backend/cpu/cpu_vector_ops.h"
 #include "engine/quant/kernels.h"
 
 namespace dsv4::backend::cpu {
@@ -284,6 +285,7 @@ void CpuBackend::attention(const AttentionStep& step) {
     auto run = [&](int64_t begin, int64_t end) {
         std::vector<float> keys;
         std::vector<float> scores;
+        std::vector<float> inverses;
         std::vector<int32_t> comp_ids;
         int64_t gathered_token = -1;
         int64_t n_keys = 0;
@@ -300,27 +302,26 @@ void CpuBackend::attention(const AttentionStep& step) {
             score_kernel({reinterpret_cast<const uint8_t*>(keys.data()), row_bytes, n_keys,
                           reinterpret_cast<const uint8_t*>(q.row(t) + h0 * head_dim), row_bytes,
                           n_heads, head_dim, scores.data(), n_keys});
+            // Scores become softmax numerators in place; the value sums of the whole block of
+            // heads then run in one pass over the keys.
+            inverses.resize(static_cast<size_t>(n_heads));
             for (int64_t hh = 0; hh < n_heads; ++hh) {
-                const int64_t h = h0 + hh;
                 float* sh = scores.data() + hh * n_keys;
-                const float sink = step.sinks[h];
+                const float sink = step.sinks[h0 + hh];
                 float max = sink;
                 for (int64_t r = 0; r < n_keys; ++r) {
                     sh[r] *= score_scale;
                     max = std::max(max, sh[r]);
                 }
-                float* oh = out.row(t) + h * head_dim;
-                std::fill_n(oh, head_dim, 0.0f);
                 float denominator = std::exp(sink - max);
                 for (int64_t r = 0; r < n_keys; ++r) {
-                    const float e = std::exp(sh[r] - max);
-                    denominator += e;
-                    const float* key = keys.data() + r * head_dim;
-                    for (int64_t i = 0; i < head_dim; ++i) oh[i] += e * key[i];
+                    sh[r] = std::exp(sh[r] - max);
+                    denominator += sh[r];
                 }
-                const float inverse = 1.0f / denominator;
-                for (int64_t i = 0; i < head_dim; ++i) oh[i] *= inverse;
+                inverses[static_cast<size_t>(hh)] = 1.0f / denominator;
             }
+            weighted_row_sums({keys.data(), n_keys, head_dim, scores.data(), n_heads,
+                               inverses.data(), out.row(t) + h0 * head_dim, head_dim});
         }
     };
     pool_.parallel_for(step.n_tokens * items_per_token, 1, run);
