@@ -45,5 +45,60 @@ TEST(CpuVectorOps, WeightedRowSumsMatchScalarBitForBit) {
     }
 }
 
+TEST(CpuVectorOps, CombineRowsMatchScalarBitForBit) {
+    if (!cpu_features().avx512) GTEST_SKIP() << "no AVX-512 on this CPU";
+    std::mt19937 rng(11);
+    for (int64_t n : {4096, 31, 16, 5}) {
+        for (int64_t n_rows : {1, 4}) {
+            for (bool with_first : {false, true}) {
+                const int64_t row_stride = n + 7;
+                const auto rows =
+                    random_values(static_cast<size_t>(n_rows * row_stride), rng, -4, 4);
+                const auto first = random_values(static_cast<size_t>(n), rng, -4, 4);
+                const auto coef = random_values(static_cast<size_t>(n_rows * 3), rng, -2, 2);
+                std::vector<float> scalar(static_cast<size_t>(n + 1), -1.0f);
+                std::vector<float> simd = scalar;
+                CombineRows args{with_first ? first.data() : nullptr,
+                                 0.75f,
+                                 rows.data(),
+                                 row_stride,
+                                 n_rows,
+                                 coef.data(),
+                                 3,
+                                 n,
+                                 scalar.data()};
+                detail::combine_rows_scalar(args);
+                args.out = simd.data();
+                detail::combine_rows_avx512(args);
+                ASSERT_EQ(std::memcmp(scalar.data(), simd.data(), scalar.size() * sizeof(float)), 0)
+                    << "n " << n << ", rows " << n_rows << ", first " << with_first;
+            }
+        }
+    }
+}
+
+TEST(CpuVectorOps, ScaleRowMatchesScalarBitForBit) {
+    if (!cpu_features().avx512) GTEST_SKIP() << "no AVX-512 on this CPU";
+    std::mt19937 rng(13);
+    for (int64_t n : {4096, 512, 33, 7}) {
+        const auto x = random_values(static_cast<size_t>(n), rng, -8, 8);
+        const auto weight = random_values(static_cast<size_t>(n), rng, -2, 2);
+        for (bool with_weight : {false, true}) {
+            std::vector<float> scalar(static_cast<size_t>(n + 1), -1.0f);
+            std::vector<float> simd = scalar;
+            const float* w = with_weight ? weight.data() : nullptr;
+            detail::scale_row_scalar(x.data(), 0.3f, w, n, scalar.data());
+            detail::scale_row_avx512(x.data(), 0.3f, w, n, simd.data());
+            ASSERT_EQ(std::memcmp(scalar.data(), simd.data(), scalar.size() * sizeof(float)), 0)
+                << "n " << n << ", weight " << with_weight;
+            // In place, as rms_norm_heads uses it.
+            std::vector<float> in_place(x.begin(), x.end());
+            detail::scale_row_avx512(in_place.data(), 0.3f, w, n, in_place.data());
+            ASSERT_EQ(std::memcmp(scalar.data(), in_place.data(), in_place.size() * sizeof(float)),
+                      0);
+        }
+    }
+}
+
 }  // namespace
 }  // namespace dsv4::backend::cpu

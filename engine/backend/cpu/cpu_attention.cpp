@@ -65,8 +65,8 @@ float pool_dim(const CpuBuffer& kv, const CpuBuffer& score, uint32_t ratio, int6
 
 // Finishes an emitted row: norm, RoPE at the window's first position, storage rounding.
 void finish_compressed_row(const CompressorStep& step, int64_t window_pos, float* row) {
-    const float s = rms_scale(row, step.head_dim, step.rms_eps);
-    for (uint32_t j = 0; j < step.head_dim; ++j) row[j] = row[j] * s * step.weights->norm.data[j];
+    scale_row(row, rms_scale(row, step.head_dim, step.rms_eps), step.weights->norm.data,
+              step.head_dim, row);
     rope_rotate(row + (step.head_dim - step.rope.n_rot), window_pos, step.rope, false);
     if (step.rounding == RowRounding::Fp8Nope) {
         fp8_round_trip(row, step.head_dim - step.rope.n_rot);

@@ -6,6 +6,7 @@
 #include <new>
 
 #include "engine/backend/cpu/cpu_numerics.h"
+#include "engine/backend/cpu/cpu_vector_ops.h"
 #include "engine/quant/kernels.h"
 
 namespace dsv4::backend::cpu {
@@ -243,12 +244,7 @@ void CpuBackend::rms_norm(const Buffer& x, int64_t n_tokens, const float* weight
     for (int64_t t = 0; t < n_tokens; ++t) {
         const float* row = in.row(t);
         float* dst = result.row(t);
-        const float s = rms_scale(row, n, eps);
-        if (weight != nullptr) {
-            for (int64_t i = 0; i < n; ++i) dst[i] = row[i] * s * weight[i];
-        } else {
-            for (int64_t i = 0; i < n; ++i) dst[i] = row[i] * s;
-        }
+        scale_row(row, rms_scale(row, n, eps), weight, n, dst);
     }
 }
 
@@ -261,8 +257,7 @@ void CpuBackend::rms_norm_heads(Buffer& x, int64_t n_tokens, uint32_t head_dim, 
     for (int64_t t = 0; t < n_tokens; ++t) {
         for (int64_t h = 0; h < n_heads; ++h) {
             float* head = b.row(t) + h * head_dim;
-            const float s = rms_scale(head, head_dim, eps);
-            for (uint32_t i = 0; i < head_dim; ++i) head[i] *= s;
+            scale_row(head, rms_scale(head, head_dim, eps), nullptr, head_dim, head);
         }
     }
 }

@@ -5,6 +5,7 @@
 
 #include "engine/backend/cpu/cpu_backend.h"
 #include "engine/backend/cpu/cpu_numerics.h"
+#include "engine/backend/cpu/cpu_vector_ops.h"
 
 namespace dsv4::backend::cpu {
 namespace {
@@ -34,9 +35,8 @@ void CpuBackend::hc_pre(const Buffer& hc, int64_t n_tokens, const model::HyperCo
     mix.resize(static_cast<size_t>(n_tokens * n_mix));
     for (int64_t t = 0; t < n_tokens; ++t) {
         const float* row = state.row(t);
-        const float s = rms_scale(row, hc_dim, params.rms_eps);
-        float* dst = flat.data() + t * hc_dim;
-        for (int64_t i = 0; i < hc_dim; ++i) dst[i] = row[i] * s;
+        scale_row(row, rms_scale(row, hc_dim, params.rms_eps), nullptr, hc_dim,
+                  flat.data() + t * hc_dim);
     }
     matmul_rows(w.fn, flat.data(), hc_dim, n_tokens, mix.data(), n_mix, Numerics::F32);
     for (int64_t t = 0; t < n_tokens; ++t) {
@@ -44,13 +44,8 @@ void CpuBackend::hc_pre(const Buffer& hc, int64_t n_tokens, const model::HyperCo
         hc_split(mix.data() + t * n_mix, w.scale.data, w.base.data, params, sp);
         const float* row = state.row(t);
         float* dst = out.row(t);
-        // Stream by stream over whole rows (vectorizable); each element still sums the streams
-        // in stream order from zero.
-        std::fill_n(dst, n_embd, 0.0f);
-        for (uint32_t h = 0; h < params.n_hc; ++h) {
-            const float* stream = row + h * n_embd;
-            for (int64_t d = 0; d < n_embd; ++d) dst[d] += stream[d] * sp[h];
-        }
+        // Each element sums the streams in stream order from zero.
+        combine_rows({nullptr, 0.0f, row, n_embd, params.n_hc, sp, 1, n_embd, dst});
     }
 }
 
@@ -73,17 +68,10 @@ void CpuBackend::hc_post(const Buffer& f, const Buffer& hc_in, const Buffer& spl
         const float* comb = sp_buffer.row(t) + 2 * n_hc;
         const float* fx = sub.row(t);
         float* dst = out.row(t);
-        // Whole rows per term (vectorizable); each element still adds f * post first, then the
-        // streams in order.
-        for (uint32_t j = 0; j < n_hc; ++j) {
-            float* out_j = dst + j * n_embd;
-            for (int64_t d = 0; d < n_embd; ++d) out_j[d] = fx[d] * post[j];
-            for (uint32_t i = 0; i < n_hc; ++i) {
-                const float c = comb[i * n_hc + j];
-                const float* prev_i = previous.data() + i * n_embd;
-                for (int64_t d = 0; d < n_embd; ++d) out_j[d] += c * prev_i[d];
-            }
-        }
+        // Each element takes f * post first, then adds the streams in order.
+        for (uint32_t j = 0; j < n_hc; ++j)
+            combine_rows({fx, post[j], previous.data(), n_embd, n_hc, comb + j, n_hc, n_embd,
+                          dst + j * n_embd});
     }
 }
 
@@ -103,9 +91,8 @@ void CpuBackend::hc_collapse(const Buffer& hc, int64_t n_tokens,
     mix.resize(static_cast<size_t>(n_tokens * params.n_hc));
     for (int64_t t = 0; t < n_tokens; ++t) {
         const float* row = state.row(t);
-        const float s = rms_scale(row, hc_dim, params.rms_eps);
-        float* dst = flat.data() + t * hc_dim;
-        for (int64_t i = 0; i < hc_dim; ++i) dst[i] = row[i] * s;
+        scale_row(row, rms_scale(row, hc_dim, params.rms_eps), nullptr, hc_dim,
+                  flat.data() + t * hc_dim);
     }
     matmul_rows(w.fn, flat.data(), hc_dim, n_tokens, mix.data(), params.n_hc, Numerics::F32);
     std::vector<float> weights(params.n_hc);
@@ -117,11 +104,7 @@ void CpuBackend::hc_collapse(const Buffer& hc, int64_t n_tokens,
                 params.hc_eps;
         const float* row = state.row(t);
         float* dst = result.row(t);
-        for (int64_t d = 0; d < n_embd; ++d) {
-            float acc = 0.0f;
-            for (uint32_t i = 0; i < params.n_hc; ++i) acc += row[i * n_embd + d] * weights[i];
-            dst[d] = acc;
-        }
+        combine_rows({nullptr, 0.0f, row, n_embd, params.n_hc, weights.data(), 1, n_embd, dst});
     }
 }
 

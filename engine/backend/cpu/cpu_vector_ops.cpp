@@ -20,7 +20,38 @@ void weighted_row_sums_scalar(const WeightedRowSums& a) {
     }
 }
 
+void combine_rows_scalar(const CombineRows& a) {
+    if (a.first != nullptr) {
+        for (int64_t d = 0; d < a.n; ++d) a.out[d] = a.first[d] * a.first_coef;
+    } else {
+        std::fill_n(a.out, a.n, 0.0f);
+    }
+    for (int64_t i = 0; i < a.n_rows; ++i) {
+        const float c = a.coef[i * a.coef_stride];
+        const float* row = a.rows + i * a.row_stride;
+        for (int64_t d = 0; d < a.n; ++d) a.out[d] += c * row[d];
+    }
+}
+
+void scale_row_scalar(const float* x, float s, const float* weight, int64_t n, float* out) {
+    if (weight != nullptr) {
+        for (int64_t i = 0; i < n; ++i) out[i] = x[i] * s * weight[i];
+    } else {
+        for (int64_t i = 0; i < n; ++i) out[i] = x[i] * s;
+    }
+}
+
 }  // namespace detail
+
+void combine_rows(const CombineRows& args) {
+    if (active_isa() == IsaLevel::Avx512) return detail::combine_rows_avx512(args);
+    detail::combine_rows_scalar(args);
+}
+
+void scale_row(const float* x, float s, const float* weight, int64_t n, float* out) {
+    if (active_isa() == IsaLevel::Avx512) return detail::scale_row_avx512(x, s, weight, n, out);
+    detail::scale_row_scalar(x, s, weight, n, out);
+}
 
 void weighted_row_sums(const WeightedRowSums& args) {
     if (active_isa() == IsaLevel::Avx512) return detail::weighted_row_sums_avx512(args);

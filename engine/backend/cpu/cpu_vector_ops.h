@@ -24,9 +24,32 @@ struct WeightedRowSums {
 };
 void weighted_row_sums(const WeightedRowSums& args);
 
+// The hyper-connection mixes: out[d] = first[d] * first_coef (or 0 without first), then
+// out[d] += coef[i * coef_stride] * rows[i * row_stride + d] for i = 0 .. n_rows - 1 in order.
+// out must not overlap first or rows.
+struct CombineRows {
+    const float* first;
+    float first_coef;
+    const float* rows;
+    int64_t row_stride;
+    int64_t n_rows;
+    const float* coef;
+    int64_t coef_stride;
+    int64_t n;
+    float* out;
+};
+void combine_rows(const CombineRows& args);
+
+// out[i] = x[i] * s, then * weight[i] when weight is given (RMS norm's last step). out may be x.
+void scale_row(const float* x, float s, const float* weight, int64_t n, float* out);
+
 namespace detail {
 void weighted_row_sums_scalar(const WeightedRowSums& args);
 void weighted_row_sums_avx512(const WeightedRowSums& args);
+void combine_rows_scalar(const CombineRows& args);
+void combine_rows_avx512(const CombineRows& args);
+void scale_row_scalar(const float* x, float s, const float* weight, int64_t n, float* out);
+void scale_row_avx512(const float* x, float s, const float* weight, int64_t n, float* out);
 }  // namespace detail
 
 }  // namespace dsv4::backend::cpu

@@ -54,7 +54,35 @@ void sum_head_block(const WeightedRowSums& a, int64_t h0) {
         sum_head_block_columns<NH>(a, h0, i, static_cast<__mmask16>((1u << (a.dim - i)) - 1));
 }
 
+inline __mmask16 tail_mask(int64_t n_left) {
+    return n_left >= kLanes ? __mmask16{0xffff} : static_cast<__mmask16>((1u << n_left) - 1);
+}
+
 }  // namespace
+
+void combine_rows_avx512(const CombineRows& a) {
+    const __m512 first_coef = _mm512_set1_ps(a.first_coef);
+    for (int64_t d = 0; d < a.n; d += kLanes) {
+        const __mmask16 lanes = tail_mask(a.n - d);
+        __m512 acc = a.first != nullptr ? mul(_mm512_maskz_loadu_ps(lanes, a.first + d), first_coef)
+                                        : _mm512_setzero_ps();
+        for (int64_t i = 0; i < a.n_rows; ++i) {
+            const __m512 row = _mm512_maskz_loadu_ps(lanes, a.rows + i * a.row_stride + d);
+            acc = add(acc, mul(_mm512_set1_ps(a.coef[i * a.coef_stride]), row));
+        }
+        _mm512_mask_storeu_ps(a.out + d, lanes, acc);
+    }
+}
+
+void scale_row_avx512(const float* x, float s, const float* weight, int64_t n, float* out) {
+    const __m512 scale = _mm512_set1_ps(s);
+    for (int64_t i = 0; i < n; i += kLanes) {
+        const __mmask16 lanes = tail_mask(n - i);
+        __m512 v = mul(_mm512_maskz_loadu_ps(lanes, x + i), scale);
+        if (weight != nullptr) v = mul(v, _mm512_maskz_loadu_ps(lanes, weight + i));
+        _mm512_mask_storeu_ps(out + i, lanes, v);
+    }
+}
 
 void weighted_row_sums_avx512(const WeightedRowSums& a) {
     int64_t h0 = 0;
