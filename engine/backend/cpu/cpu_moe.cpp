@@ -16,8 +16,8 @@ namespace {
 
 // Floor of the routing-weight denominator (2^-14).
 constexpr float kMinWeightSum = 6.103515625e-05f;
-// Rows of the mid activation per work item when the SwiGLU and its quantization are split over
-// the pool; a decode step's few rows stay on the calling thread.
+// Rows of the mid activation per work item when the SwiGLU and its quantization of a batch are
+// split over the pool.
 constexpr int64_t kMidRowsPerItem = 8;
 
 void require(bool ok, const std::string& message) {
@@ -154,11 +154,8 @@ size_t CpuBackend::quantize_mid_rows(const MoeStep& step, Numerics numerics) {
                                        act_mid_.data() + static_cast<size_t>(i) * row_bytes);
         }
     };
-    if (m < 2 * kMidRowsPerItem) {
-        run(0, m);
-    } else {
-        pool_.parallel_for(m, kMidRowsPerItem, run);
-    }
+    // A decode step's few rows go one per work item: each is thousands of SiLUs.
+    pool_.parallel_for(m, m < 2 * kMidRowsPerItem ? 1 : kMidRowsPerItem, run);
     return row_bytes;
 }
 
