@@ -1,6 +1,7 @@
 #include "engine/forward/forward.h"
 
 #include <algorithm>
+#include <array>
 #include <cmath>
 #include <numbers>
 #include <string>
@@ -135,10 +136,26 @@ void Forward::attention_sublayer(uint32_t il, state::SequenceState& state,
     backend_.hc_pre(*hc_, n, w.hc_attn, hyper_, x, split);
     backend_.rms_norm(x, n, w.attn_norm.data, c.rms_eps, xn);
 
+    // Every projection of xn in one pass over the pool: the query and KV latents and the
+    // compressors' KV and score projections.
     Buffer& q_latent = scratch(Slot::QLatent, c.q_lora_rank);
     Buffer& kv = scratch(Slot::Kv, c.head_dim);
-    const backend::MatmulTarget from_xn[] = {{&w.q_a, &q_latent}, {&w.kv, &kv}};
-    backend_.matmul_many(from_xn, xn, n, numerics);
+    std::array<backend::MatmulTarget, 6> from_xn = {{{&w.q_a, &q_latent}, {&w.kv, &kv}}};
+    size_t n_from_xn = 2;
+    const bool compressing = layer.attention.active();
+    const bool indexing = layer.indexer.active();
+    if (compressing) {
+        from_xn[n_from_xn++] = {&w.compressor.kv, &scratch(Slot::CompKv, w.compressor.kv.n_out)};
+        from_xn[n_from_xn++] = {&w.compressor.gate,
+                                &scratch(Slot::CompScore, w.compressor.gate.n_out)};
+    }
+    if (indexing) {
+        from_xn[n_from_xn++] = {&w.indexer_compressor.kv,
+                                &scratch(Slot::IndexCompKv, w.indexer_compressor.kv.n_out)};
+        from_xn[n_from_xn++] = {&w.indexer_compressor.gate,
+                                &scratch(Slot::IndexCompScore, w.indexer_compressor.gate.n_out)};
+    }
+    backend_.matmul_many(std::span(from_xn).first(n_from_xn), xn, n, numerics);
     backend_.rms_norm(q_latent, n, w.q_a_norm.data, c.rms_eps, q_latent);
     Buffer& q = scratch(Slot::Q, c.q_dim());
     backend_.matmul(w.q_b, q_latent, n, q, numerics);
@@ -149,13 +166,13 @@ void Forward::attention_sublayer(uint32_t il, state::SequenceState& state,
     backend_.rope_tail(kv, n, c.head_dim, pos0, rope, false);
     backend_.round_kv_rows(kv, n, c.nope_dim());
 
-    if (layer.attention.active())
-        compress(w.compressor, layer.attention, xn, pos0, n, il, backend::RowRounding::Fp8Nope);
-    if (layer.indexer.active())
-        compress(w.indexer_compressor, layer.indexer, xn, pos0, n, il,
-                 backend::RowRounding::HadamardFp4);
-    Buffer* selection =
-        layer.indexer.active() ? select_rows(il, layer, xn, q_latent, pos0, n) : nullptr;
+    if (compressing)
+        compress(w.compressor, layer.attention, *from_xn[2].out, *from_xn[3].out, pos0, n, il,
+                 backend::RowRounding::Fp8Nope);
+    if (indexing)
+        compress(w.indexer_compressor, layer.indexer, *from_xn[n_from_xn - 2].out,
+                 *from_xn[n_from_xn - 1].out, pos0, n, il, backend::RowRounding::HadamardFp4);
+    Buffer* selection = indexing ? select_rows(il, layer, xn, q_latent, pos0, n) : nullptr;
 
     Buffer& heads = scratch(Slot::Heads, c.q_dim());
     backend::AttentionStep step;
@@ -185,12 +202,8 @@ void Forward::attention_sublayer(uint32_t il, state::SequenceState& state,
 }
 
 void Forward::compress(const model::CompressorWeights& weights, state::CompressorState& compressor,
-                       const Buffer& xn, int64_t pos0, int64_t n, uint32_t il,
+                       Buffer& kv, Buffer& score, int64_t pos0, int64_t n, uint32_t il,
                        backend::RowRounding rounding) {
-    Buffer& kv = scratch(Slot::CompKv, weights.kv.n_out);
-    Buffer& score = scratch(Slot::CompScore, weights.gate.n_out);
-    const backend::MatmulTarget from_xn[] = {{&weights.kv, &kv}, {&weights.gate, &score}};
-    backend_.matmul_many(from_xn, xn, n, options_.numerics);
     backend::CompressorStep step;
     step.kv_proj = &kv;
     step.score_proj = &score;
@@ -251,8 +264,17 @@ void Forward::ffn_sublayer(uint32_t il, std::span<const int32_t> tokens) {
     backend_.hc_pre(*hc_, n, w.hc_ffn, hyper_, x, split);
     backend_.rms_norm(x, n, w.ffn_norm.data, c.rms_eps, xn);
 
+    // The router and the shared expert's gate and up read xn: one pass over the pool.
     Buffer& router_logits = scratch(Slot::RouterLogits, w.router.n_out);
-    backend_.matmul(w.router, xn, n, router_logits, options_.numerics);
+    if (w.has_shared_expert) {
+        const backend::MatmulTarget from_xn[] = {
+            {&w.router, &router_logits},
+            {&w.shared_gate, &scratch(Slot::SharedGate, w.shared_gate.n_out)},
+            {&w.shared_up, &scratch(Slot::SharedUp, w.shared_up.n_out)}};
+        backend_.matmul_many(from_xn, xn, n, options_.numerics);
+    } else {
+        backend_.matmul(w.router, xn, n, router_logits, options_.numerics);
+    }
     Buffer& ids = scratch(Slot::ExpertIds, c.n_expert_used, DType::I32);
     Buffer& expert_weights = scratch(Slot::ExpertWeights, c.n_expert_used);
     backend::RouterStep route;
@@ -285,19 +307,16 @@ void Forward::ffn_sublayer(uint32_t il, std::span<const int32_t> tokens) {
     Buffer* ffn_out = &moe_out;
     if (w.has_shared_expert) {
         Buffer& shared = scratch(Slot::SubOut, c.n_embd);
-        shared_expert(w, clamp, xn, n, shared);
+        shared_expert(w, clamp, n, shared);
         backend_.add(moe_out, shared, n, shared);
         ffn_out = &shared;
     }
     backend_.hc_post(*ffn_out, *hc_, split, n, c.n_hc, *hc_);
 }
 
-void Forward::shared_expert(const model::LayerWeights& w, float clamp, const Buffer& xn, int64_t n,
-                            Buffer& out) {
+void Forward::shared_expert(const model::LayerWeights& w, float clamp, int64_t n, Buffer& out) {
     Buffer& gate = scratch(Slot::SharedGate, w.shared_gate.n_out);
     Buffer& up = scratch(Slot::SharedUp, w.shared_up.n_out);
-    const backend::MatmulTarget from_xn[] = {{&w.shared_gate, &gate}, {&w.shared_up, &up}};
-    backend_.matmul_many(from_xn, xn, n, options_.numerics);
     backend_.swiglu(gate, up, n, clamp, gate);
     backend_.matmul(w.shared_down, gate, n, out, options_.numerics);
 }

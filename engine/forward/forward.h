@@ -71,6 +71,8 @@ class Forward {
         Kv,
         CompKv,
         CompScore,
+        IndexCompKv,
+        IndexCompScore,
         IndexQ,
         IndexWeights,
         Selection,
@@ -94,13 +96,15 @@ class Forward {
     std::vector<float> output_logits(int64_t first_row, int64_t n_rows);
 
     // Pieces of the attention sublayer.
+    // Feeds the compressor its KV and score projections of the batch (kv, score).
     void compress(const model::CompressorWeights& weights, state::CompressorState& compressor,
-                  const backend::Buffer& xn, int64_t pos0, int64_t n, uint32_t il,
+                  backend::Buffer& kv, backend::Buffer& score, int64_t pos0, int64_t n, uint32_t il,
                   backend::RowRounding rounding);
     backend::Buffer* select_rows(uint32_t il, state::LayerState& layer, const backend::Buffer& xn,
                                  const backend::Buffer& q_latent, int64_t pos0, int64_t n);
-    void shared_expert(const model::LayerWeights& w, float clamp, const backend::Buffer& xn,
-                       int64_t n, backend::Buffer& out);
+    // SwiGLU and down projection of the shared expert, whose gate and up projections of the
+    // batch are already in the SharedGate and SharedUp scratch buffers.
+    void shared_expert(const model::LayerWeights& w, float clamp, int64_t n, backend::Buffer& out);
 
     const LoadedModel& model_;
     backend::Backend& backend_;
