@@ -40,13 +40,15 @@ using Clock = std::chrono::steady_clock;
 constexpr const char* kUsage =
     "usage: bench_decode [MODEL.gguf] [--threads 1,2] [--decode-tokens N] [--rounds N]\n"
     "                    [--prefill 512,2048] [--bandwidth-mib N] [--no-profile]\n"
+    "                    [--load copy|mmap]\n"
     "  MODEL defaults to $DSV4_BENCH_MODEL; without either the benchmark is skipped.\n"
     "  --threads        thread counts to measure (default: 1 and all cores)\n"
     "  --decode-tokens  decode steps per round after a short prompt (default 16)\n"
     "  --rounds         decode rounds; the best round counts (default 3)\n"
     "  --prefill        prompt lengths for prefill tokens/s (default 512,2048; 0 = none)\n"
     "  --bandwidth-mib  buffer of the read-bandwidth pass (default 1024)\n"
-    "  --no-profile     skip the per-sublayer decode timing\n";
+    "  --no-profile     skip the per-sublayer decode timing\n"
+    "  --load           copy (default): weights on anonymous huge pages; mmap: the file mapping\n";
 
 // Decode steps start after this many prompt tokens: a short context.
 constexpr int64_t kPromptTokens = 8;
@@ -59,6 +61,7 @@ struct Options {
     std::vector<int64_t> prefill_lengths = {512, 2048};
     size_t bandwidth_bytes = dsv4::bench::kGiB;
     bool profile = true;
+    dsv4::gguf::LoadMode load = dsv4::gguf::LoadMode::Copy;
 };
 
 std::vector<int64_t> parse_list(const std::string& text) {
@@ -95,6 +98,11 @@ Options parse_options(int argc, char** argv) {
             o.bandwidth_bytes = static_cast<size_t>(std::stoll(value())) * dsv4::bench::kMiB;
         } else if (arg == "--no-profile") {
             o.profile = false;
+        } else if (arg == "--load") {
+            const std::string mode = value();
+            const auto parsed = dsv4::gguf::parse_load_mode(mode);
+            if (!parsed) throw std::invalid_argument("--load is copy or mmap, got '" + mode + "'");
+            o.load = *parsed;
         } else if (arg == "--help" || arg == "-h") {
             std::fputs(kUsage, stdout);
             std::exit(0);
@@ -328,11 +336,13 @@ int run(const Options& o) {
         return 0;
     }
     const auto load_start = Clock::now();
-    const std::unique_ptr<LoadedModel> model = dsv4::forward::load_model(o.model_path);
+    const std::unique_ptr<LoadedModel> model = dsv4::forward::load_model(o.model_path, o.load);
     prefault(*model);
-    std::printf("model: %s (%s), %u layers, %.2f GB, loaded and paged in in %.1f s\n",
+    std::printf("model: %s (%s), %u layers, %.2f GB, %s and paged in in %.1f s\n",
                 o.model_path.c_str(), model->config.name.c_str(), model->config.n_layer,
-                static_cast<double>(model->file.file_bytes()) * 1e-9, seconds_since(load_start));
+                static_cast<double>(model->file.file_bytes()) * 1e-9,
+                model->file.copied_into_memory() ? "copied onto huge pages" : "mapped",
+                seconds_since(load_start));
     const DecodeBytes bytes = decode_bytes(*model);
     print_decode_bytes(bytes);
     const double gb_per_token = static_cast<double>(bytes.short_context_total()) * 1e-9;

@@ -13,6 +13,7 @@
 #include <string_view>
 
 #include "engine/common/log.h"
+#include "engine/gguf/gguf_reader.h"
 
 namespace dsv4::config {
 namespace {
@@ -97,6 +98,8 @@ const std::vector<Setting>& settings() {
                          "engine threads (0: one per CPU)"),
         DSV4_TEXT_SETTING("model.numerics", "--numerics", model.numerics,
                           "q8 (activations quantized like the reference) | f32"),
+        DSV4_TEXT_SETTING("model.load", "--load", model.load,
+                          "copy (weights on huge pages, faster decode) | mmap (file mapping)"),
         DSV4_INT_SETTING("scheduler.queue_length", "--queue-length", scheduler.queue_length, 0,
                          kU32, "jobs waiting behind the running one; more get 429"),
         DSV4_INT_SETTING("scheduler.request_timeout_ms", "--request-timeout-ms",
@@ -256,6 +259,8 @@ void read_api_key_file(DaemonConfig& config) {
 void validate(const DaemonConfig& config) {
     if (config.model.numerics != "q8" && config.model.numerics != "f32")
         throw ConfigError("model.numerics must be q8 or f32, got '" + config.model.numerics + "'");
+    if (!gguf::parse_load_mode(config.model.load))
+        throw ConfigError("model.load must be copy or mmap, got '" + config.model.load + "'");
     if (!log::parse_level(config.log_level))
         throw ConfigError("log_level must be error, warn, info or debug, got '" + config.log_level +
                           "'");

@@ -38,6 +38,7 @@ struct ModelConfig {
     int64_t context_tokens = 32768;
     uint32_t threads = 0;         // 0: one per CPU
     std::string numerics = "q8";  // q8 | f32
+    std::string load = "copy";    // copy (anonymous huge pages) | mmap
 };
 
 struct SchedulerConfig {

@@ -102,7 +102,10 @@ void Daemon::Parts::load() {
             std::this_thread::sleep_for(std::chrono::milliseconds(config.debug.load_delay_ms));
         const std::string path = model_path(config);
         DSV4_LOG_INFO("loading %s", path.c_str());
-        model = forward::load_model(path);
+        model = forward::load_model(path, *gguf::parse_load_mode(config.model.load));
+        DSV4_LOG_INFO("weights %s", model->file.copied_into_memory()
+                                        ? "copied into memory on huge pages"
+                                        : "mapped from the file");
         open_prefix_store();
         backend = std::make_unique<backend::cpu::CpuBackend>(config.model.threads);
         generate::GeneratorConfig generator_config;

@@ -65,6 +65,8 @@ const char* const kGenerationOptionsUsage =
     "  --ctx N            context size in tokens (default 32768)\n"
     "  --threads N        worker threads (default: one per CPU)\n"
     "  --numerics q8|f32  q8 (default): activations quantized like the reference engine\n"
+    "  --load mmap|copy   mmap (default): map the file; copy: read the weights onto huge pages\n"
+    "                     (slower start, faster decode)\n"
     "  --system TEXT      system prompt (default \"You are a helpful assistant\"; \"\": none)\n";
 
 bool parse_generation_option(int argc, char** argv, int& i, GenerationCliOptions& options) {
@@ -100,6 +102,11 @@ bool parse_generation_option(int argc, char** argv, int& i, GenerationCliOptions
         options.threads = parse_unsigned(arg, value());
     } else if (arg == "--numerics") {
         options.numerics = parse_numerics(value());
+    } else if (arg == "--load") {
+        const char* mode = value();
+        const auto parsed = gguf::parse_load_mode(mode);
+        if (!parsed) throw CliUsageError(std::string("--load is mmap or copy, got '") + mode + "'");
+        options.load = *parsed;
     } else if (arg == "--system" || arg == "-sys") {
         options.system = value();
     } else {
@@ -112,7 +119,7 @@ GenerationSession open_generation_session(const GenerationCliOptions& options) {
     const bool interactive = ::isatty(STDERR_FILENO) != 0;
     if (interactive) std::fprintf(stderr, "loading %s ...", options.model.c_str());
     GenerationSession session;
-    session.model = forward::load_model(options.model);
+    session.model = forward::load_model(options.model, options.load);
     session.backend =
         std::make_unique<backend::cpu::CpuBackend>(static_cast<unsigned>(options.threads));
     generate::GeneratorConfig config;

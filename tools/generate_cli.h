@@ -30,6 +30,7 @@ struct GenerationCliOptions {
     int64_t context_tokens = 32768;
     uint64_t threads = 0;
     quant::Numerics numerics = quant::Numerics::Q8;
+    gguf::LoadMode load = gguf::LoadMode::Map;
     std::string system = kDefaultSystemPrompt;
 };
 

@@ -24,9 +24,11 @@ struct LoadedModel {
     model::ModelWeights weights;
 };
 
-// Maps and validates the file; throws gguf::GgufError or model::ModelError with the reason.
-inline std::unique_ptr<LoadedModel> load_model(const std::string& path) {
-    return std::make_unique<LoadedModel>(gguf::GgufFile::open(path));
+// Loads (maps or copies, see gguf::LoadMode) and validates the file; throws gguf::GgufError or
+// model::ModelError with the reason.
+inline std::unique_ptr<LoadedModel> load_model(const std::string& path,
+                                               gguf::LoadMode mode = gguf::LoadMode::Map) {
+    return std::make_unique<LoadedModel>(gguf::GgufFile::open(path, mode));
 }
 
 }  // namespace dsv4::forward

@@ -5,7 +5,9 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
+#include <cstdio>
 #include <cstring>
 #include <limits>
 #include <utility>
@@ -16,49 +18,105 @@ namespace dsv4::gguf {
 
 class GgufFile::Mapping {
   public:
-    explicit Mapping(const std::string& path) {
+    Mapping(const std::string& path, LoadMode mode) {
         const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
         if (fd < 0) throw io_error(path, "cannot open");
-        struct stat info {};
-        if (::fstat(fd, &info) != 0) {
-            const int saved = errno;
+        try {
+            struct stat info {};
+            if (::fstat(fd, &info) != 0) throw io_error(path, "cannot stat");
+            if (!S_ISREG(info.st_mode))
+                throw GgufError(ErrorKind::Io, path + ": not a regular file");
+            size_bytes_ = static_cast<size_t>(info.st_size);
+            if (size_bytes_ == 0)
+                throw GgufError(
+                    ErrorKind::Malformed,
+                    path + ": byte offset 0: the file is empty (expected a GGUF header)");
+            if (mode == LoadMode::Copy && fits_in_available_memory(size_bytes_))
+                copy_into_huge_pages(fd, path);
+            else
+                map_file(fd, path);
+        } catch (...) {
             ::close(fd);
-            errno = saved;
-            throw io_error(path, "cannot stat");
+            throw;
         }
-        if (!S_ISREG(info.st_mode)) {
-            ::close(fd);
-            throw GgufError(ErrorKind::Io, path + ": not a regular file");
-        }
-        size_bytes_ = static_cast<size_t>(info.st_size);
-        if (size_bytes_ == 0) {
-            ::close(fd);
-            throw GgufError(ErrorKind::Malformed,
-                            path + ": byte offset 0: the file is empty (expected a GGUF header)");
-        }
-        void* address = ::mmap(nullptr, size_bytes_, PROT_READ, MAP_PRIVATE, fd, 0);
-        const int saved = errno;
-        ::close(fd);  // the mapping keeps its own reference to the file
-        if (address == MAP_FAILED) {
-            errno = saved;
-            throw io_error(path, "cannot map");
-        }
-        address_ = static_cast<const uint8_t*>(address);
+        ::close(fd);  // a mapping keeps its own reference to the file
     }
-    ~Mapping() { ::munmap(const_cast<uint8_t*>(address_), size_bytes_); }
+    ~Mapping() { ::munmap(region_, region_bytes_); }
     Mapping(const Mapping&) = delete;
     Mapping& operator=(const Mapping&) = delete;
 
     std::span<const uint8_t> bytes() const { return {address_, size_bytes_}; }
+    bool copied() const { return copied_; }
 
   private:
+    static constexpr size_t kHugePageBytes = size_t{1} << 21;
+    static constexpr size_t kReadChunkBytes = size_t{64} << 20;
+
     static GgufError io_error(const std::string& path, const char* action) {
         return GgufError(ErrorKind::Io,
                          std::string(action) + " '" + path + "': " + std::strerror(errno));
     }
 
+    // MemAvailable from /proc/meminfo, with 1 GiB left for everything else.
+    static bool fits_in_available_memory(size_t bytes) {
+        FILE* meminfo = std::fopen("/proc/meminfo", "re");
+        if (!meminfo) return false;
+        unsigned long long available_kib = 0;
+        char line[256];
+        while (std::fgets(line, sizeof line, meminfo))
+            if (std::sscanf(line, "MemAvailable: %llu kB", &available_kib) == 1) break;
+        std::fclose(meminfo);
+        return bytes + (size_t{1} << 30) <= available_kib * 1024ull;
+    }
+
+    void map_file(int fd, const std::string& path) {
+        void* address = ::mmap(nullptr, size_bytes_, PROT_READ, MAP_PRIVATE, fd, 0);
+        if (address == MAP_FAILED) throw io_error(path, "cannot map");
+        region_ = address;
+        region_bytes_ = size_bytes_;
+        address_ = static_cast<const uint8_t*>(address);
+    }
+
+    void copy_into_huge_pages(int fd, const std::string& path) {
+        const size_t rounded = (size_bytes_ + kHugePageBytes - 1) / kHugePageBytes * kHugePageBytes;
+        // One huge page more than needed, so that a 2 MiB-aligned start fits inside.
+        region_bytes_ = rounded + kHugePageBytes;
+        region_ = ::mmap(nullptr, region_bytes_, PROT_READ | PROT_WRITE,
+                         MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+        if (region_ == MAP_FAILED) {
+            region_ = nullptr;
+            return map_file(fd, path);
+        }
+        auto* aligned = reinterpret_cast<uint8_t*>(
+            (reinterpret_cast<uintptr_t>(region_) + kHugePageBytes - 1) & ~(kHugePageBytes - 1));
+        // Before the first touch, so that the faults allocate huge pages.
+        ::madvise(aligned, rounded, MADV_HUGEPAGE);
+        for (size_t done = 0; done < size_bytes_;) {
+            const ssize_t n =
+                ::pread(fd, aligned + done, std::min(size_bytes_ - done, kReadChunkBytes),
+                        static_cast<off_t>(done));
+            if (n < 0 && errno == EINTR) continue;
+            if (n <= 0) {
+                const GgufError error =
+                    n < 0 ? io_error(path, "cannot read")
+                          : GgufError(ErrorKind::Io,
+                                      "cannot read '" + path + "': the file shrank while loading");
+                ::munmap(region_, region_bytes_);
+                region_ = nullptr;
+                throw error;
+            }
+            done += static_cast<size_t>(n);
+        }
+        ::mprotect(aligned, rounded, PROT_READ);  // the weights are never written
+        address_ = aligned;
+        copied_ = true;
+    }
+
+    void* region_ = nullptr;
+    size_t region_bytes_ = 0;
     const uint8_t* address_ = nullptr;
     size_t size_bytes_ = 0;
+    bool copied_ = false;
 };
 
 // ---- the parser ------------------------------------------------------------------------------
@@ -418,13 +476,17 @@ class Parser {
 
 // ---- GgufFile --------------------------------------------------------------------------------
 
-GgufFile GgufFile::open(const std::string& path) {
+GgufFile GgufFile::open(const std::string& path, LoadMode mode) {
     GgufFile file;
     file.name_ = path;
-    file.mapping_ = std::make_unique<Mapping>(path);
+    file.mapping_ = std::make_unique<Mapping>(path, mode);
     file.bytes_ = file.mapping_->bytes();
     file.parse();
     return file;
+}
+
+bool GgufFile::copied_into_memory() const {
+    return mapping_ && mapping_->copied();
 }
 
 GgufFile GgufFile::from_memory(std::span<const uint8_t> bytes, std::string name) {

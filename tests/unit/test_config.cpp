@@ -120,6 +120,7 @@ TEST(Config, WrongTypesAndRangesAreRefused) {
               }).find("--ctx needs an integer"),
               std::string::npos);
     EXPECT_NE(error_of([] { load({"--numerics", "q4"}); }).find("q8 or f32"), std::string::npos);
+    EXPECT_NE(error_of([] { load({"--load", "lazy"}); }).find("copy or mmap"), std::string::npos);
     EXPECT_NE(error_of([] { load({"--log-level", "loud"}); }).find("log_level"), std::string::npos);
     EXPECT_NE(error_of([] {
                   load({"--kv-block-tokens", "200"});

@@ -103,6 +103,31 @@ TEST_P(GoldenModel, EveryTensorLiesInsideTheFileAndIsAligned) {
 INSTANTIATE_TEST_SUITE_P(Golden, GoldenModel,
                          ::testing::Values("dsv4-tiny-s1-iq2xxs.gguf", "dsv4-tiny-s1-q4k.gguf"));
 
+TEST_P(GoldenModel, CopiedIntoMemoryHoldsTheSameBytesOnHugePageAlignment) {
+    const GgufFile mapped = GgufFile::open(golden_model(GetParam()));
+    const GgufFile copied = GgufFile::open(golden_model(GetParam()), LoadMode::Copy);
+    EXPECT_FALSE(mapped.copied_into_memory());
+    ASSERT_TRUE(copied.copied_into_memory());  // a few MiB always fit
+    ASSERT_EQ(copied.file_bytes(), mapped.file_bytes());
+    EXPECT_TRUE(std::ranges::equal(copied.bytes(), mapped.bytes()));
+    EXPECT_EQ(reinterpret_cast<uintptr_t>(copied.bytes().data()) % (uintptr_t{1} << 21), 0u);
+    ASSERT_EQ(copied.tensors().size(), mapped.tensors().size());
+    for (size_t i = 0; i < copied.tensors().size(); ++i)
+        EXPECT_TRUE(std::ranges::equal(copied.tensors()[i].bytes(), mapped.tensors()[i].bytes()));
+    EXPECT_EQ(parse_load_mode("copy"), LoadMode::Copy);
+    EXPECT_EQ(parse_load_mode("mmap"), LoadMode::Map);
+    EXPECT_FALSE(parse_load_mode("Copy").has_value());
+}
+
+TEST(GgufReader, CopyOfAMissingFileNamesIt) {
+    try {
+        GgufFile::open("/nonexistent/dsv4.gguf", LoadMode::Copy);
+        ADD_FAILURE() << "opened a missing file";
+    } catch (const GgufError& e) {
+        EXPECT_NE(std::string(e.what()).find("/nonexistent/dsv4.gguf"), std::string::npos);
+    }
+}
+
 TEST(GgufReader, BothGoldenModelsShareEverythingButTheRoutedExperts) {
     const GgufFile iq2 = GgufFile::open(golden_model("dsv4-tiny-s1-iq2xxs.gguf"));
     const GgufFile q4k = GgufFile::open(golden_model("dsv4-tiny-s1-q4k.gguf"));
