@@ -109,6 +109,15 @@ Outcome run(generate::Generator& generator, const std::vector<int32_t>& prompt) 
     return out;
 }
 
+// run() with a fresh store on `dir`: the prompt and a short generation after it are stored.
+PrefixStoreStats store_run(Engine& engine, const TempDir& dir, const std::vector<int32_t>& prompt) {
+    PrefixStore store(options_for(dir), engine.seed());
+    auto generator = engine.generator(&store);
+    run(*generator, prompt);
+    store.flush();
+    return store.stats();
+}
+
 TEST(PrefixStore, ChainKeysFollowTheTokensAndTheSeed) {
     TempDir dir("keys");
     PrefixStore a(options_for(dir), Digest{});
@@ -340,14 +349,9 @@ TEST(PrefixStore, CorruptRecordIsRejectedDeletedAndCountedAsAMiss) {
     Engine engine;
     TempDir dir("corrupt");
     const std::vector<int32_t> prompt = prompt_tokens(700, 6);
-    {
-        PrefixStore store(options_for(dir), engine.seed());
-        auto generator = engine.generator(&store);
-        run(*generator, prompt);
-        store.flush();
-        ASSERT_EQ(store.stats().blocks, 2u);
-        ASSERT_EQ(store.stats().tails, 2u);  // prompt end, generation end
-    }
+    const PrefixStoreStats stored = store_run(engine, dir, prompt);
+    ASSERT_EQ(stored.blocks, 2u);
+    ASSERT_EQ(stored.tails, 2u);  // prompt end, generation end
     corrupt_records(dir.str());
     EXPECT_EQ(PrefixStore::verify(dir.str()).bad, 4u);
     PrefixStore store(options_for(dir), engine.seed());
@@ -366,11 +370,7 @@ TEST(PrefixStore, ACorruptBlockTakesWhatHangsBelowItAlong) {
     Engine engine;
     TempDir dir("corrupt-one");
     const std::vector<int32_t> prompt = prompt_tokens(700, 19);
-    {
-        PrefixStore store(options_for(dir), engine.seed());
-        auto generator = engine.generator(&store);
-        run(*generator, prompt);
-    }
+    store_run(engine, dir, prompt);
     corrupt_records(dir.str(), true);  // one block, whichever LMDB lists first
     EXPECT_EQ(PrefixStore::verify(dir.str()).bad, 1u);
     {
@@ -425,11 +425,7 @@ std::pair<int, std::string> run_tool(const std::string& arguments) {
 TEST(KvCommand, StatsVerifyAndCompact) {
     Engine engine;
     TempDir dir("cli"), copy("cli-copy");
-    {
-        PrefixStore store(options_for(dir), engine.seed());
-        auto generator = engine.generator(&store);
-        run(*generator, prompt_tokens(700, 20));
-    }
+    store_run(engine, dir, prompt_tokens(700, 20));
     const auto [stats_status, stats] = run_tool("kv stats --dir '" + dir.str() + "'");
     EXPECT_EQ(stats_status, 0);
     EXPECT_NE(stats.find("blocks:   2\n"), std::string::npos) << stats;
