@@ -41,7 +41,29 @@ ThreadPool::~ThreadPool() {
     for (auto& w : workers_) w.join();
 }
 
+void ThreadPool::run_pieces() {
+    const int64_t n_groups = (job_items_ + job_grain_ - 1) / job_grain_;
+    // Each claim takes a share of what is left: the first pieces are long (few claims, long
+    // contiguous streams), the last ones a single group (the threads finish together).
+    const int64_t share_divisor = 2 * static_cast<int64_t>(n_threads_);
+    t_inside_pool_job = true;
+    int64_t first = next_piece_.load(std::memory_order_relaxed);
+    for (;;) {
+        int64_t take = 0;
+        do {
+            if (first >= n_groups) break;
+            take = std::max<int64_t>(1, (n_groups - first) / share_divisor);
+        } while (
+            !next_piece_.compare_exchange_weak(first, first + take, std::memory_order_relaxed));
+        if (first >= n_groups) break;
+        (*job_)(first * job_grain_, std::min(job_items_, (first + take) * job_grain_));
+        first = next_piece_.load(std::memory_order_relaxed);
+    }
+    t_inside_pool_job = false;
+}
+
 void ThreadPool::run_chunk(unsigned index) {
+    if (job_chunks_ == 0) return run_pieces();
     if (index >= job_chunks_) return;
     const int64_t groups = (job_items_ + job_grain_ - 1) / job_grain_;
     const int64_t per_chunk = (groups + job_chunks_ - 1) / job_chunks_;
@@ -67,6 +89,25 @@ void ThreadPool::parallel_for(int64_t n_items, int64_t grain, const RangeFn& fn)
     job_items_ = n_items;
     job_grain_ = grain;
     job_chunks_ = chunks;
+    dispatch();
+}
+
+void ThreadPool::parallel_for_dynamic(int64_t n_items, int64_t grain, const RangeFn& fn) {
+    if (n_items <= 0) return;
+    grain = std::max<int64_t>(1, grain);
+    if (n_threads_ <= 1 || n_items <= grain || t_inside_pool_job) {
+        fn(0, n_items);
+        return;
+    }
+    job_ = &fn;
+    job_items_ = n_items;
+    job_grain_ = grain;
+    job_chunks_ = 0;
+    next_piece_.store(0, std::memory_order_relaxed);
+    dispatch();
+}
+
+void ThreadPool::dispatch() {
     pending_.store(n_threads_ - 1, std::memory_order_relaxed);
     {
         std::lock_guard<std::mutex> lock(mutex_);

@@ -14,7 +14,7 @@
 namespace dsv4 {
 
 class ThreadPool {
-public:
+  public:
     // n_threads == 0 means one per online CPU. The calling thread is one of the n_threads.
     explicit ThreadPool(unsigned n_threads = 0);
     ~ThreadPool();
@@ -29,11 +29,24 @@ public:
     using RangeFn = std::function<void(int64_t begin, int64_t end)>;
     void parallel_for(int64_t n_items, int64_t grain, const RangeFn& fn);
 
+    // Calls fn(begin, end) over [0, n_items) in contiguous pieces that the threads claim one
+    // after another until none is left, each a share of the items still unclaimed (at least
+    // grain items, boundaries multiples of grain, the last piece takes the remainder): a
+    // thread that runs slower (a busier core, slower memory) takes less instead of holding the
+    // others at the barrier. Which thread runs an item varies from call to call, so fn must
+    // give every item the same result wherever it runs. Blocks until all pieces are done;
+    // nested calls run serially.
+    void parallel_for_dynamic(int64_t n_items, int64_t grain, const RangeFn& fn);
+
     static unsigned default_thread_count();
 
-private:
+  private:
     void worker_loop(unsigned index);
     void run_chunk(unsigned index);
+    void run_pieces();
+    // Wakes the workers for the job described in the job_ fields and runs the calling thread's
+    // share; returns when every worker is done.
+    void dispatch();
 
     unsigned n_threads_;
     std::vector<std::thread> workers_;
@@ -48,7 +61,8 @@ private:
     const RangeFn* job_ = nullptr;
     int64_t job_items_ = 0;
     int64_t job_grain_ = 1;
-    unsigned job_chunks_ = 0;
+    unsigned job_chunks_ = 0;             // 0: the job's pieces are claimed through next_piece_
+    std::atomic<int64_t> next_piece_{0};  // first group of grain items not yet claimed
 };
 
 }  // namespace dsv4

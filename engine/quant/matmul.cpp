@@ -6,8 +6,11 @@
 namespace dsv4::quant {
 namespace {
 
-// Rows per chunk boundary: keeps each thread's rows in whole groups of the kernels' row tiles.
+// Rows per piece boundary: keeps each piece in whole groups of the kernels' row tiles.
 constexpr int64_t kRowGrain = 16;
+// The shortest piece a thread claims, in row groups: long enough that the restart of the
+// kernel's stream (its first tile goes without a software prefetch) stays negligible.
+constexpr int64_t kMinPieceGroups = 4;
 // Below this many weight bytes the wake-up of other threads costs more than it saves.
 constexpr size_t kParallelMinBytes = 64 * 1024;
 
@@ -47,7 +50,9 @@ void matmul_prepared(const WeightMatrix& w, const uint8_t* act, size_t act_row_b
         run(0, w.n_out);
         return;
     }
-    pool.parallel_for(w.n_out, kRowGrain, run);
+    // Pieces claimed as the threads go: a slower thread takes less instead of holding the
+    // other at the barrier (rows are independent, so the split never changes a result).
+    pool.parallel_for_dynamic(w.n_out, kRowGrain * kMinPieceGroups, run);
 }
 
 void matmul(const WeightMatrix& w, const float* x, int64_t n_tokens, float* out, Numerics numerics,

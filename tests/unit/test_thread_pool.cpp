@@ -24,6 +24,38 @@ TEST(ThreadPool, CoversEveryItemOnceWithGrainAlignedChunks) {
     }
 }
 
+TEST(ThreadPool, DynamicPiecesCoverEveryItemOnceOnGrainBoundaries) {
+    for (unsigned threads = 1; threads <= 4; ++threads) {
+        ThreadPool pool(threads);
+        for (int64_t n : {1, 7, 16, 33, 1000, 100000}) {
+            std::vector<std::atomic<int>> hits(n);
+            std::atomic<int> misaligned{0};
+            pool.parallel_for_dynamic(n, 16, [&](int64_t b, int64_t e) {
+                if (b % 16 != 0 || (e % 16 != 0 && e != n)) misaligned++;
+                for (int64_t i = b; i < e; ++i) hits[i]++;
+            });
+            for (int64_t i = 0; i < n; ++i) EXPECT_EQ(hits[i].load(), 1) << "n=" << n << " i=" << i;
+            EXPECT_EQ(misaligned.load(), 0);
+        }
+    }
+}
+
+TEST(ThreadPool, DynamicAndStaticJobsAlternate) {
+    ThreadPool pool(2);
+    for (int round = 0; round < 500; ++round) {
+        std::vector<int64_t> out(300, 0);
+        const auto fill = [&](int64_t b, int64_t e) {
+            for (int64_t i = b; i < e; ++i) out[i] += i + round;
+        };
+        if (round % 2 == 0) {
+            pool.parallel_for_dynamic(300, 4, fill);
+        } else {
+            pool.parallel_for(300, 4, fill);
+        }
+        for (int64_t i = 0; i < 300; ++i) ASSERT_EQ(out[i], i + round);
+    }
+}
+
 TEST(ThreadPool, NestedCallsRunSerially) {
     ThreadPool pool(3);
     std::atomic<int64_t> total{0};
