@@ -97,9 +97,17 @@ void CpuBackend::rope_tail(Buffer& x, int64_t n_tokens, uint32_t head_dim, int64
             "rope_tail: row width is not a whole number of heads");
     CpuBuffer& b = cpu_buffer(x);
     const int64_t n_heads = x.cols() / head_dim;
-    for (int64_t t = 0; t < n_tokens; ++t)
+    // One position's angles serve all its heads.
+    std::vector<float>& cos_theta = scratch_a_;
+    std::vector<float>& sin_theta = scratch_b_;
+    cos_theta.resize(rope.n_rot / 2);
+    sin_theta.resize(rope.n_rot / 2);
+    for (int64_t t = 0; t < n_tokens; ++t) {
+        rope_angles(pos0 + t, rope, inverse, cos_theta.data(), sin_theta.data());
         for (int64_t h = 0; h < n_heads; ++h)
-            rope_rotate(b.row(t) + h * head_dim + (head_dim - rope.n_rot), pos0 + t, rope, inverse);
+            rope_apply(b.row(t) + h * head_dim + (head_dim - rope.n_rot), rope.n_rot,
+                       cos_theta.data(), sin_theta.data());
+    }
 }
 
 void CpuBackend::round_kv_rows(Buffer& x, int64_t n_tokens, uint32_t nope_dim) {

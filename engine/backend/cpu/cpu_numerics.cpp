@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <array>
 #include <cmath>
+#include <vector>
 
 #include "engine/quant/fp16.h"
 
@@ -115,7 +116,8 @@ void round_to_f16(float* x, int64_t n) {
     for (int64_t i = 0; i < n; ++i) x[i] = quant::f16_to_f32(quant::f32_to_f16(x[i]));
 }
 
-void rope_rotate(float* tail, int64_t pos, const RopeParams& rope, bool inverse) {
+void rope_angles(int64_t pos, const RopeParams& rope, bool inverse, float* cos_out,
+                 float* sin_out) {
     const float theta_scale = std::pow(rope.freq_base, -2.0f / static_cast<float>(rope.n_rot));
     float theta_extrap = static_cast<float>(pos);
     for (uint32_t pair = 0; pair < rope.n_rot / 2; ++pair) {
@@ -129,15 +131,27 @@ void rope_rotate(float* tail, int64_t pos, const RopeParams& rope, bool inverse)
         } else {
             theta = rope.freq_scale * theta_extrap;
         }
-        const float cos_theta = std::cos(theta) * rope.mscale;
-        float sin_theta = std::sin(theta) * rope.mscale;
-        if (inverse) sin_theta = -sin_theta;
-        const float x0 = tail[2 * pair];
-        const float x1 = tail[2 * pair + 1];
-        tail[2 * pair] = x0 * cos_theta - x1 * sin_theta;
-        tail[2 * pair + 1] = x0 * sin_theta + x1 * cos_theta;
+        cos_out[pair] = std::cos(theta) * rope.mscale;
+        const float sin_theta = std::sin(theta) * rope.mscale;
+        sin_out[pair] = inverse ? -sin_theta : sin_theta;
         theta_extrap *= theta_scale;
     }
+}
+
+void rope_apply(float* tail, uint32_t n_rot, const float* cos_theta, const float* sin_theta) {
+    for (uint32_t pair = 0; pair < n_rot / 2; ++pair) {
+        const float x0 = tail[2 * pair];
+        const float x1 = tail[2 * pair + 1];
+        tail[2 * pair] = x0 * cos_theta[pair] - x1 * sin_theta[pair];
+        tail[2 * pair + 1] = x0 * sin_theta[pair] + x1 * cos_theta[pair];
+    }
+}
+
+void rope_rotate(float* tail, int64_t pos, const RopeParams& rope, bool inverse) {
+    std::vector<float> cos_theta(rope.n_rot / 2);
+    std::vector<float> sin_theta(rope.n_rot / 2);
+    rope_angles(pos, rope, inverse, cos_theta.data(), sin_theta.data());
+    rope_apply(tail, rope.n_rot, cos_theta.data(), sin_theta.data());
 }
 
 float stable_sigmoid(float z) {

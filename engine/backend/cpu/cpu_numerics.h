@@ -30,6 +30,10 @@ void round_to_f16(float* x, int64_t n);
 
 // Rotates adjacent pairs of tail (n_rot values) by the angles of position pos.
 void rope_rotate(float* tail, int64_t pos, const RopeParams& rope, bool inverse);
+// The same in two steps, so that one position's angles serve every head: cos and sin (sin
+// negated when inverse) of the n_rot / 2 pair angles, each times mscale; then the rotation.
+void rope_angles(int64_t pos, const RopeParams& rope, bool inverse, float* cos_out, float* sin_out);
+void rope_apply(float* tail, uint32_t n_rot, const float* cos_theta, const float* sin_theta);
 
 // From one token's mix (hc_split_width values): pre = sigmoid + eps, post = 2 sigmoid, comb =
 // row softmax + eps followed by alternating column/row normalisation. Writes hc_split_width
