@@ -6,11 +6,10 @@
 namespace dsv4::quant {
 namespace {
 
-// Rows per piece boundary: keeps each piece in whole groups of the kernels' row tiles.
+// Rows per piece boundary: keeps each piece in whole groups of the kernels' row tiles. Pieces
+// start long (a share of what is left) and only the last few are this short; matrices of few
+// rows (the hyper-connection mixes: 24 rows) still split.
 constexpr int64_t kRowGrain = 16;
-// The shortest piece a thread claims, in row groups: long enough that the restart of the
-// kernel's stream (its first tile goes without a software prefetch) stays negligible.
-constexpr int64_t kMinPieceGroups = 4;
 // Below this many weight bytes the wake-up of other threads costs more than it saves.
 constexpr size_t kParallelMinBytes = 64 * 1024;
 
@@ -52,7 +51,7 @@ void matmul_prepared(const WeightMatrix& w, const uint8_t* act, size_t act_row_b
     }
     // Pieces claimed as the threads go: a slower thread takes less instead of holding the
     // other at the barrier (rows are independent, so the split never changes a result).
-    pool.parallel_for_dynamic(w.n_out, kRowGrain * kMinPieceGroups, run);
+    pool.parallel_for_dynamic(w.n_out, kRowGrain, run);
 }
 
 void matmul(const WeightMatrix& w, const float* x, int64_t n_tokens, float* out, Numerics numerics,

@@ -10,8 +10,6 @@ namespace {
 
 // Rows per work item: whole groups of the kernels' row tiles, as in quant::matmul_prepared.
 constexpr int64_t kRowGrain = 16;
-// The fewest work items a thread claims at once (as in quant::matmul_prepared).
-constexpr int64_t kMinPieceItems = 4;
 // Below this many weight bytes in all jobs together, waking the other threads costs more than it
 // saves (the threshold of quant::matmul_prepared).
 constexpr size_t kParallelMinBytes = 64 * 1024;
@@ -63,7 +61,7 @@ void run_row_jobs(std::span<const RowJob> jobs, ThreadPool& pool) {
         run(0, first_item.back());
         return;
     }
-    pool.parallel_for_dynamic(first_item.back(), kMinPieceItems, run);
+    pool.parallel_for_dynamic(first_item.back(), 1, run);
 }
 
 }  // namespace dsv4::backend::cpu
