@@ -41,6 +41,19 @@ TEST(CpuNumerics, RmsScaleUsesTheMeanSquare) {
     EXPECT_FLOAT_EQ(rms_scale(x, 2, 0.5f), 1.0f / std::sqrt(13.0f));
 }
 
+TEST(CpuNumerics, RmsScalesOfManyRowsEqualRmsScaleOfEachBitForBit) {
+    std::vector<float> x(19 * 515);
+    for (size_t i = 0; i < x.size(); ++i)
+        x[i] = std::sin(0.37f * static_cast<float>(i)) * (1.0f + static_cast<float>(i % 7) * 1e3f);
+    for (int64_t n_rows : {1, 8, 19}) {
+        std::vector<float> scales(static_cast<size_t>(n_rows));
+        rms_scales(x.data(), n_rows, 512, 515, 1e-6f, scales.data());
+        for (int64_t r = 0; r < n_rows; ++r)
+            EXPECT_EQ(scales[static_cast<size_t>(r)], rms_scale(x.data() + r * 515, 512, 1e-6f))
+                << "row " << r << " of " << n_rows;
+    }
+}
+
 TEST(CpuNumerics, E4m3RoundsToNearestWithTiesToEvenCodes) {
     EXPECT_EQ(round_e4m3(1.0f), 1.0f);
     EXPECT_EQ(round_e4m3(1.0625f), 1.0f);   // halfway 1 (even code) / 1.125

@@ -254,10 +254,13 @@ void CpuBackend::rms_norm_heads(Buffer& x, int64_t n_tokens, uint32_t head_dim, 
         throw BackendError("rms_norm_heads: row width is not a multiple of the head dim");
     CpuBuffer& b = cpu_buffer(x);
     const int64_t n_heads = x.cols() / head_dim;
+    std::vector<float>& scales = scratch_a_;
+    scales.resize(static_cast<size_t>(n_heads));
     for (int64_t t = 0; t < n_tokens; ++t) {
+        rms_scales(b.row(t), n_heads, head_dim, head_dim, eps, scales.data());
         for (int64_t h = 0; h < n_heads; ++h) {
             float* head = b.row(t) + h * head_dim;
-            scale_row(head, rms_scale(head, head_dim, eps), nullptr, head_dim, head);
+            scale_row(head, scales[static_cast<size_t>(h)], nullptr, head_dim, head);
         }
     }
 }

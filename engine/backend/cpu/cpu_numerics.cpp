@@ -64,6 +64,24 @@ float rms_scale(const float* x, int64_t n, float eps) {
     return 1.0f / std::sqrt(static_cast<float>(sum_squares / static_cast<double>(n)) + eps);
 }
 
+void rms_scales(const float* x, int64_t n_rows, int64_t n, int64_t stride, float eps,
+                float* scales) {
+    constexpr int64_t kChains = 8;
+    int64_t r0 = 0;
+    for (; r0 + kChains <= n_rows; r0 += kChains) {
+        double sum_squares[kChains] = {};
+        for (int64_t i = 0; i < n; ++i)
+            for (int64_t c = 0; c < kChains; ++c) {
+                const float v = x[(r0 + c) * stride + i];
+                sum_squares[c] += static_cast<double>(v) * v;
+            }
+        for (int64_t c = 0; c < kChains; ++c)
+            scales[r0 + c] =
+                1.0f / std::sqrt(static_cast<float>(sum_squares[c] / static_cast<double>(n)) + eps);
+    }
+    for (; r0 < n_rows; ++r0) scales[r0] = rms_scale(x + r0 * stride, n, eps);
+}
+
 float round_e4m3(float v) {
     static const std::array<float, kFp8Codes> magnitudes = make_e4m3_magnitudes();
     return std::copysign(nearest_magnitude(magnitudes, std::fabs(v)), v);

@@ -11,6 +11,11 @@ namespace dsv4::backend::cpu {
 
 // 1 / sqrt(mean(x^2) + eps) with the sum of squares accumulated in double.
 float rms_scale(const float* x, int64_t n, float eps);
+// rms_scale of n_rows rows of n values, row r at x + r * stride, into scales[r]. Each row's sum
+// runs in the same order as rms_scale's; several rows advance together (independent chains
+// instead of one add waiting for the previous).
+void rms_scales(const float* x, int64_t n_rows, int64_t n, int64_t stride, float eps,
+                float* scales);
 
 // Nearest FP8 E4M3 value to v (|v| <= 448), ties to the even code.
 float round_e4m3(float v);
