@@ -16,8 +16,11 @@ namespace dsv4::test {
 namespace {
 
 constexpr int64_t kContextTokens = 2048;  // the oracle's --ctx
-// Exact mode: a row may differ by this many times the oracle's own twin difference.
-constexpr double kTwinFactor = 4.0;
+// Exact mode: a row may differ by max(1e-3 (max - min), this many times the oracle's own twin
+// difference), the per-row rule that follows from the golden README's noise figures.
+constexpr double kTwinFactor = 2.0;
+// Q8 mode: activation quantization re-rolls on any last-bit difference; rows get twice that.
+constexpr double kQ8TwinFactor = 4.0;
 // An argmax is only compared where the top-2 gap exceeds the row's noise by this factor.
 constexpr double kGapFactor = 4.0;
 
@@ -68,7 +71,7 @@ class GoldenLogits : public testing::TestWithParam<GoldenCase> {};
 struct CaseSummary {
     int64_t n_rows = 0;
     std::vector<double> rel_rms;
-    int within_tolerance = 0;  // max abs diff <= max(1e-3 range, kTwinFactor * twin)
+    int within_tolerance = 0;  // max abs diff <= max(1e-3 range, twin factor * twin)
     int jumps = 0;             // rows with rel RMS above kJumpRelRms
     int twin_jumps = 0;
     int argmax_agree = 0;
@@ -82,6 +85,7 @@ constexpr double kJumpRelRms = 1e-2;
 
 CaseSummary summarize(const GoldenCase& c, const std::vector<float>& ours,
                       const std::vector<float>& oracle) {
+    const double twin_factor = c.mode == "exact" ? kTwinFactor : kQ8TwinFactor;
     const auto n_vocab = static_cast<int64_t>(c.meta["n_vocab"].number);
     const Json& rows = c.meta["rows"];
     CaseSummary s;
@@ -91,7 +95,7 @@ CaseSummary summarize(const GoldenCase& c, const std::vector<float>& ours,
             compare_row(ours.data() + r * n_vocab, oracle.data() + r * n_vocab, n_vocab);
         const Json& twin = rows.items[static_cast<size_t>(r)]["twin"];
         const double tolerance =
-            std::max(1e-3 * cmp.range, kTwinFactor * twin["max_abs_diff"].number);
+            std::max(1e-3 * cmp.range, twin_factor * twin["max_abs_diff"].number);
         s.rel_rms.push_back(cmp.rel_rms_diff);
         s.within_tolerance += cmp.max_abs_diff <= tolerance;
         s.worst_over_tolerance = std::max(s.worst_over_tolerance, cmp.max_abs_diff / tolerance);
@@ -122,10 +126,11 @@ TEST_P(GoldenLogits, MatchTheReferenceEngine) {
     const auto n = static_cast<double>(s.n_rows);
     std::printf(
         "[golden] %-32s rows %3lld  median rel RMS %.2e (twin %.2e)  max %.2e  within "
-        "tolerance %d  jumps %d (twin %d)  argmax %d (twin %d)\n",
+        "tolerance %d  jumps %d (twin %d)  argmax %d (twin %d)  clear rows %d agree %d\n",
         c.label().c_str(), static_cast<long long>(s.n_rows), ours_median, twin_median,
         *std::max_element(s.rel_rms.begin(), s.rel_rms.end()), s.within_tolerance, s.jumps,
-        s.twin_jumps, s.argmax_agree, static_cast<int>(twin["argmax_agree_rows"].number));
+        s.twin_jumps, s.argmax_agree, static_cast<int>(twin["argmax_agree_rows"].number),
+        s.clear_rows, s.clear_argmax_agree);
 
     if (c.name == "gen") {
         EXPECT_EQ(run.first_tokens[0], c.meta["generated_tokens"].int_list()[0])
@@ -145,9 +150,11 @@ TEST_P(GoldenLogits, MatchTheReferenceEngine) {
         EXPECT_GE(s.clear_argmax_agree, s.clear_rows - std::max(2.0, 0.01 * n));
     } else {
         // Activation quantization re-rolls on any last-bit difference: compare noise levels.
-        EXPECT_LE(ours_median, 1.5 * twin_median + 5e-3);
+        EXPECT_LE(ours_median, 2 * twin_median);
         EXPECT_GE(s.within_tolerance, n - std::max(2.0, 0.1 * n));
         EXPECT_GE(s.argmax_agree, twin["argmax_agree_rows"].number - std::max(2.0, 0.05 * n));
+        // At most 5 % of the rows whose top-2 gap stands clear of the noise change argmax.
+        EXPECT_GE(s.clear_argmax_agree, 0.95 * s.clear_rows);
     }
 }
 
