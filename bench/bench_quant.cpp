@@ -252,6 +252,36 @@ void bench_matvec(benchmark::State& state, Type type, ExpertShape shape, Numeric
     set_weight_counters(state, seconds, 1, set.matrix_bytes(), machine_read_gbps);
 }
 
+// The compute limit of a kernel: one 256 x 4096 matrix (at most 1.1 MB at 8.5 bits per weight)
+// multiplied again and again, so its weights stay in the private L2 caches. `bw_ratio` is then
+// how much faster than the machine's memory the kernel could consume weights: below ~1.1 the
+// DRAM figures of `matvec/` are a compute limit, not a memory one.
+void bench_matvec_cached(benchmark::State& state, Type type, ThreadPool& pool,
+                         PrefillWeights& weights, double machine_read_gbps) {
+    constexpr int64_t kCachedRows = 256;
+    if (!has_kernel(type, Numerics::Q8)) {
+        state.SkipWithError("no kernel for this type at this ISA level");
+        return;
+    }
+    WeightMatrix w = weights.get(type);
+    w.n_out = kCachedRows;
+    const PreparedActivations act = prepare_activations(type, Numerics::Q8, w.n_in, 1, 7);
+    std::vector<float> out(static_cast<size_t>(kCachedRows));
+    const double seconds = timed_loop(state, [&] {
+        dsv4::quant::matmul_prepared(w, act.bytes.data(), act.row_bytes, 1, out.data(), kCachedRows,
+                                     Numerics::Q8, pool);
+        benchmark::DoNotOptimize(out.data());
+        benchmark::ClobberMemory();
+    });
+    const double calls = static_cast<double>(state.iterations());
+    const double weight_gbps =
+        calls * static_cast<double>(w.row_bytes * kCachedRows) / seconds * 1e-9;
+    state.counters["weight_gbps"] = weight_gbps;
+    state.counters["bw_ratio"] = weight_gbps / machine_read_gbps;
+    state.counters["gweights_per_s"] =
+        calls * static_cast<double>(kCachedRows * w.n_in) / seconds * 1e-9;
+}
+
 enum class ExpertSplit {
     Rows,     // every matvec split over all threads by output rows
     Experts,  // the matvecs of a step shared out among the threads, each on one thread
@@ -469,6 +499,11 @@ void register_benchmarks(const std::vector<ThreadPool*>& pools, const BandwidthB
                                      gbps);
                     }));
             }
+            finish(benchmark::RegisterBenchmark(
+                ("matvec_cached/" + name + "/256x4096" + pool_suffix(*pool)).c_str(),
+                [t, pool, &prefill_weights, gbps](benchmark::State& s) {
+                    bench_matvec_cached(s, t, *pool, prefill_weights, gbps);
+                }));
             finish(benchmark::RegisterBenchmark(
                 ("matvec_quantizing/" + name + "/" + kGateUp.name + pool_suffix(*pool)).c_str(),
                 [t, pool, &sets, gbps](benchmark::State& s) {
