@@ -343,6 +343,8 @@ int run(const Options& o) {
                 static_cast<double>(model->file.file_bytes()) * 1e-9,
                 model->file.copied_into_memory() ? "copied onto huge pages" : "mapped",
                 seconds_since(load_start));
+    if (!model->file.copy_fallback_reason().empty())
+        std::printf("  (not copied: %s)\n", model->file.copy_fallback_reason().c_str());
     const DecodeBytes bytes = decode_bytes(*model);
     print_decode_bytes(bytes);
     const double gb_per_token = static_cast<double>(bytes.short_context_total()) * 1e-9;

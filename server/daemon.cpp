@@ -103,9 +103,13 @@ void Daemon::Parts::load() {
         const std::string path = model_path(config);
         DSV4_LOG_INFO("loading %s", path.c_str());
         model = forward::load_model(path, *gguf::parse_load_mode(config.model.load));
-        DSV4_LOG_INFO("weights %s", model->file.copied_into_memory()
-                                        ? "copied into memory on huge pages"
-                                        : "mapped from the file");
+        if (model->file.copied_into_memory())
+            DSV4_LOG_INFO("weights copied into memory on huge pages");
+        else if (!model->file.copy_fallback_reason().empty())
+            DSV4_LOG_WARN("weights mapped from the file instead of copied (model.load = copy): %s",
+                          model->file.copy_fallback_reason().c_str());
+        else
+            DSV4_LOG_INFO("weights mapped from the file");
         open_prefix_store();
         backend = std::make_unique<backend::cpu::CpuBackend>(config.model.threads);
         generate::GeneratorConfig generator_config;

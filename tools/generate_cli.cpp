@@ -120,6 +120,9 @@ GenerationSession open_generation_session(const GenerationCliOptions& options) {
     if (interactive) std::fprintf(stderr, "loading %s ...", options.model.c_str());
     GenerationSession session;
     session.model = forward::load_model(options.model, options.load);
+    if (!session.model->file.copy_fallback_reason().empty())
+        std::fprintf(stderr, "%sdsv4: --load copy fell back to mapping the file: %s\n",
+                     interactive ? "\n" : "", session.model->file.copy_fallback_reason().c_str());
     session.backend =
         std::make_unique<backend::cpu::CpuBackend>(static_cast<unsigned>(options.threads));
     generate::GeneratorConfig config;

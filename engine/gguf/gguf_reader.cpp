@@ -31,7 +31,12 @@ class GgufFile::Mapping {
                 throw GgufError(
                     ErrorKind::Malformed,
                     path + ": byte offset 0: the file is empty (expected a GGUF header)");
-            if (mode == LoadMode::Copy && fits_in_available_memory(size_bytes_))
+            if (mode == LoadMode::Copy) {
+                const std::optional<std::string> refusal =
+                    copy_refusal(size_bytes_, read_meminfo());
+                if (refusal) fallback_reason_ = *refusal;
+            }
+            if (mode == LoadMode::Copy && fallback_reason_.empty())
                 copy_into_huge_pages(fd, path);
             else
                 map_file(fd, path);
@@ -47,6 +52,7 @@ class GgufFile::Mapping {
 
     std::span<const uint8_t> bytes() const { return {address_, size_bytes_}; }
     bool copied() const { return copied_; }
+    const std::string& fallback_reason() const { return fallback_reason_; }
 
   private:
     static constexpr size_t kHugePageBytes = size_t{1} << 21;
@@ -57,16 +63,15 @@ class GgufFile::Mapping {
                          std::string(action) + " '" + path + "': " + std::strerror(errno));
     }
 
-    // MemAvailable from /proc/meminfo, with 1 GiB left for everything else.
-    static bool fits_in_available_memory(size_t bytes) {
+    static std::string read_meminfo() {
         FILE* meminfo = std::fopen("/proc/meminfo", "re");
-        if (!meminfo) return false;
-        unsigned long long available_kib = 0;
-        char line[256];
-        while (std::fgets(line, sizeof line, meminfo))
-            if (std::sscanf(line, "MemAvailable: %llu kB", &available_kib) == 1) break;
+        if (!meminfo) return {};
+        std::string text;
+        char chunk[4096];
+        for (size_t n; (n = std::fread(chunk, 1, sizeof chunk, meminfo)) > 0;)
+            text.append(chunk, n);
         std::fclose(meminfo);
-        return bytes + (size_t{1} << 30) <= available_kib * 1024ull;
+        return text;
     }
 
     void map_file(int fd, const std::string& path) {
@@ -85,6 +90,8 @@ class GgufFile::Mapping {
                          MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
         if (region_ == MAP_FAILED) {
             region_ = nullptr;
+            fallback_reason_ = "cannot reserve " + std::to_string(region_bytes_ >> 20) +
+                               " MiB of memory: " + std::strerror(errno);
             return map_file(fd, path);
         }
         auto* aligned = reinterpret_cast<uint8_t*>(
@@ -117,7 +124,23 @@ class GgufFile::Mapping {
     const uint8_t* address_ = nullptr;
     size_t size_bytes_ = 0;
     bool copied_ = false;
+    std::string fallback_reason_;
 };
+
+std::optional<std::string> copy_refusal(uint64_t file_bytes, std::string_view meminfo) {
+    constexpr uint64_t kKeptFreeBytes = uint64_t{1} << 30;
+    constexpr std::string_view kKey = "MemAvailable:";
+    const size_t at = meminfo.find(kKey);
+    unsigned long long available_kib = 0;
+    if (at == std::string_view::npos ||
+        std::sscanf(std::string(meminfo.substr(at + kKey.size(), 32)).c_str(), " %llu kB",
+                    &available_kib) != 1)
+        return "the memory available is unknown (no MemAvailable in /proc/meminfo)";
+    const uint64_t available_bytes = available_kib * 1024ull;
+    if (file_bytes + kKeptFreeBytes <= available_bytes) return std::nullopt;
+    return "the file needs " + std::to_string(file_bytes >> 20) + " MiB, only " +
+           std::to_string(available_bytes >> 20) + " MiB are available and 1024 MiB stay free";
+}
 
 // ---- the parser ------------------------------------------------------------------------------
 
@@ -487,6 +510,11 @@ GgufFile GgufFile::open(const std::string& path, LoadMode mode) {
 
 bool GgufFile::copied_into_memory() const {
     return mapping_ && mapping_->copied();
+}
+
+const std::string& GgufFile::copy_fallback_reason() const {
+    static const std::string kNone;
+    return mapping_ ? mapping_->fallback_reason() : kNone;
 }
 
 GgufFile GgufFile::from_memory(std::span<const uint8_t> bytes, std::string name) {

@@ -67,6 +67,10 @@ inline std::optional<LoadMode> parse_load_mode(std::string_view text) {
     return std::nullopt;
 }
 
+// Why LoadMode::Copy cannot hold a file of file_bytes, judged from /proc/meminfo text (its
+// MemAvailable, less 1 GiB kept for everything else); nullopt when the copy fits.
+std::optional<std::string> copy_refusal(uint64_t file_bytes, std::string_view meminfo);
+
 class GgufFile {
   public:
     // Loads path (read-only) and validates it; throws GgufError naming the path on any problem.
@@ -88,6 +92,8 @@ class GgufFile {
     uint64_t file_bytes() const { return bytes_.size(); }
     // True when the bytes were copied into anonymous huge-page memory (LoadMode::Copy took).
     bool copied_into_memory() const;
+    // Why a LoadMode::Copy open mapped the file instead; empty when it did not.
+    const std::string& copy_fallback_reason() const;
     // Start of the tensor-data section, and its length up to the end of the file.
     uint64_t data_offset() const { return data_offset_; }
     uint64_t data_bytes() const;

@@ -103,11 +103,30 @@ TEST_P(GoldenModel, EveryTensorLiesInsideTheFileAndIsAligned) {
 INSTANTIATE_TEST_SUITE_P(Golden, GoldenModel,
                          ::testing::Values("dsv4-tiny-s1-iq2xxs.gguf", "dsv4-tiny-s1-q4k.gguf"));
 
+TEST(GgufLoadMode, CopyFitsOnlyWithAGibibyteToSpare) {
+    constexpr std::string_view kMeminfo =
+        "MemTotal:       24576000 kB\nMemFree:        20000000 kB\n"
+        "MemAvailable:    4194304 kB\nBuffers:           1000 kB\n";  // 4 GiB available
+    constexpr uint64_t kGiB = uint64_t{1} << 30;
+    EXPECT_EQ(copy_refusal(3 * kGiB, kMeminfo), std::nullopt);
+    const std::optional<std::string> refusal = copy_refusal(3 * kGiB + 1, kMeminfo);
+    ASSERT_TRUE(refusal.has_value());
+    EXPECT_NE(refusal->find("3072 MiB"), std::string::npos) << *refusal;
+    EXPECT_NE(refusal->find("4096 MiB are available"), std::string::npos) << *refusal;
+    const std::optional<std::string> unknown = copy_refusal(1024, "MemTotal: 1000 kB\n");
+    ASSERT_TRUE(unknown.has_value());
+    EXPECT_NE(unknown->find("MemAvailable"), std::string::npos) << *unknown;
+    EXPECT_TRUE(copy_refusal(1024, "MemAvailable: lots\n").has_value());
+    EXPECT_TRUE(copy_refusal(1024, "").has_value());
+}
+
 TEST_P(GoldenModel, CopiedIntoMemoryHoldsTheSameBytesOnHugePageAlignment) {
     const GgufFile mapped = GgufFile::open(golden_model(GetParam()));
     const GgufFile copied = GgufFile::open(golden_model(GetParam()), LoadMode::Copy);
     EXPECT_FALSE(mapped.copied_into_memory());
-    ASSERT_TRUE(copied.copied_into_memory());  // a few MiB always fit
+    EXPECT_EQ(mapped.copy_fallback_reason(), "");
+    ASSERT_TRUE(copied.copied_into_memory()) << copied.copy_fallback_reason();  // a few MiB fit
+    EXPECT_EQ(copied.copy_fallback_reason(), "");
     ASSERT_EQ(copied.file_bytes(), mapped.file_bytes());
     EXPECT_TRUE(std::ranges::equal(copied.bytes(), mapped.bytes()));
     EXPECT_EQ(reinterpret_cast<uintptr_t>(copied.bytes().data()) % (uintptr_t{1} << 21), 0u);
