@@ -1,5 +1,6 @@
 #include "kvstore/prefix_store.h"
 
+#include <algorithm>
 #include <cstring>
 #include <filesystem>
 #include <stdexcept>
@@ -154,17 +155,33 @@ std::vector<Digest> PrefixStore::read_index() {
 }
 
 std::vector<Digest> PrefixStore::chain_keys(std::span<const int32_t> tokens) const {
-    std::vector<Digest> keys;
-    Digest previous = seed_;
     const auto block = static_cast<size_t>(options_.block_tokens);
-    for (size_t end = block; end <= tokens.size(); end += block) {
+    const size_t n_blocks = tokens.size() / block;
+    std::lock_guard lock(chain_memo_mutex_);
+    ChainMemo& memo = chain_memo_;
+    // Whole leading blocks equal to the memo's keep their keys.
+    const size_t comparable = std::min(n_blocks, memo.keys.size()) * block;
+    const size_t same_tokens = static_cast<size_t>(
+        std::mismatch(tokens.begin(), tokens.begin() + static_cast<ptrdiff_t>(comparable),
+                      memo.tokens.begin())
+            .first -
+        tokens.begin());
+    const size_t reused = same_tokens / block;
+    if (reused == n_blocks)  // a prefix of the memo: keep the rest for the next call
+        return {memo.keys.begin(), memo.keys.begin() + static_cast<ptrdiff_t>(n_blocks)};
+    memo.keys.resize(reused);
+    memo.tokens.resize(reused * block);
+    Digest previous = reused > 0 ? memo.keys.back() : seed_;
+    for (size_t i = reused; i < n_blocks; ++i) {
         Sha256 hash;
         hash.update(previous.data(), previous.size());
-        hash.update(tokens.data() + end - block, block * sizeof(int32_t));
+        hash.update(tokens.data() + i * block, block * sizeof(int32_t));
         previous = hash.finish();
-        keys.push_back(previous);
+        memo.keys.push_back(previous);
     }
-    return keys;
+    memo.tokens.insert(memo.tokens.end(), tokens.begin() + static_cast<ptrdiff_t>(reused * block),
+                       tokens.begin() + static_cast<ptrdiff_t>(n_blocks * block));
+    return {memo.keys.begin(), memo.keys.begin() + static_cast<ptrdiff_t>(n_blocks)};
 }
 
 bool PrefixStore::contains(const Digest& key) const {

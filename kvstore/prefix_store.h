@@ -161,6 +161,14 @@ class PrefixStore final : public generate::PrefixCache {
     unsigned lru_dbi_ = 0;  // key -> last use, so that eviction order survives restarts
 
     mutable std::mutex mutex_;  // index, stats, queue
+    // The whole blocks of the last sequence chain_keys() hashed, and their keys: a sequence that
+    // grows block by block (or shares a prefix with the last one) hashes only its new blocks.
+    struct ChainMemo {
+        std::vector<int32_t> tokens;
+        std::vector<Digest> keys;
+    };
+    mutable std::mutex chain_memo_mutex_;
+    mutable ChainMemo chain_memo_;
     std::condition_variable queue_changed_;
     std::condition_variable queue_drained_;
     std::map<Digest, Entry> index_;

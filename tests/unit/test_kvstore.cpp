@@ -137,6 +137,36 @@ TEST(PrefixStore, ChainKeysFollowTheTokensAndTheSeed) {
     EXPECT_NE(b.chain_keys(tokens)[0], keys[0]);
 }
 
+// Keys come from earlier calls where the blocks agree; whatever the order of calls, they equal
+// the chain hashed from scratch: SHA-256(previous key ‖ the block's token ids, little-endian).
+TEST(PrefixStore, ChainKeysDoNotDependOnEarlierCalls) {
+    TempDir dir("keys_memo");
+    Digest seed{};
+    seed[5] = 7;
+    PrefixStore store(options_for(dir), seed);
+    const std::vector<int32_t> a = prompt_tokens(1500, 3);
+    std::vector<int32_t> b = a;
+    b[700] += 1;  // block 2 of 256 differs
+    auto from_scratch = [&](std::span<const int32_t> tokens) {
+        std::vector<Digest> keys;
+        Digest previous = seed;
+        for (size_t end = 256; end <= tokens.size(); end += 256) {
+            Sha256 hash;
+            hash.update(previous.data(), previous.size());
+            hash.update(tokens.data() + end - 256, 256 * sizeof(int32_t));
+            previous = hash.finish();
+            keys.push_back(previous);
+        }
+        return keys;
+    };
+    const std::span<const int32_t> sa(a), sb(b);
+    for (const std::span<const int32_t> tokens :
+         {sa, sa.first(600), sa, sb, sa.first(900), sb.first(1024), sa.first(255), sb, sa,
+          sa.first(1300)}) {
+        EXPECT_EQ(store.chain_keys(tokens), from_scratch(tokens)) << tokens.size() << " tokens";
+    }
+}
+
 TEST(PrefixStore, RestoreAfterRestartIsBitIdentical) {
     Engine engine;
     TempDir dir("restore");
