@@ -3,6 +3,8 @@
 #include <bit>
 #include <cstring>
 
+#include "engine/common/xxh64.h"
+
 namespace dsv4::kvstore {
 namespace {
 
@@ -11,15 +13,6 @@ static_assert(std::endian::native == std::endian::little,
 
 constexpr char kBlockMagic[8] = {'D', 'S', 'V', '4', 'K', 'V', 'B', '\0'};
 constexpr char kTailMagic[8] = {'D', 'S', 'V', '4', 'K', 'V', 'T', '\0'};
-
-uint64_t fnv1a(std::span<const uint8_t> bytes) {
-    uint64_t hash = 0xcbf29ce484222325ull;
-    for (const uint8_t b : bytes) {
-        hash ^= b;
-        hash *= 0x100000001b3ull;
-    }
-    return hash;
-}
 
 template <typename T>
 void put(uint8_t*& p, const T& value) {
@@ -54,7 +47,7 @@ std::vector<uint8_t> encode_record(const RecordHeader& header, std::span<const u
     put(p, header.kind == RecordKind::Tail ? header.extra_tokens : uint32_t{0});
     put(p, static_cast<uint32_t>(logits.size()));
     put(p, static_cast<uint64_t>(payload_bytes));
-    put(p, fnv1a(std::span<const uint8_t>(payload, payload_bytes)));
+    put(p, xxh64(std::span<const uint8_t>(payload, payload_bytes)));
     return out;
 }
 
@@ -83,7 +76,7 @@ std::optional<RecordHeader> decode_record_header(std::span<const uint8_t> record
 }
 
 bool payload_intact(std::span<const uint8_t> record, const RecordHeader& header) {
-    return fnv1a(record.subspan(kRecordHeaderBytes)) == header.checksum;
+    return xxh64(record.subspan(kRecordHeaderBytes)) == header.checksum;
 }
 
 std::span<const uint8_t> record_state_piece(std::span<const uint8_t> record,

@@ -13,7 +13,7 @@ namespace dsv4::kvstore {
 
 // Bumped whenever the record layout or the serialized state layout changes: a store written by
 // another version never matches (the version is part of every chain's seed).
-inline constexpr uint32_t kStoreFormatVersion = 2;
+inline constexpr uint32_t kStoreFormatVersion = 3;
 
 // Block: the rows a block of tokens appended (immutable, shared by every prompt with that
 // prefix). Tail: a resume point — the rows past its block boundary, the window state there and,

@@ -2,6 +2,8 @@
 
 #include <string>
 
+#include "engine/common/xxh64.h"
+
 namespace dsv4::state {
 namespace {
 
@@ -106,16 +108,7 @@ void SequenceState::commit_tokens(std::span<const int32_t> tokens) {
 }
 
 uint64_t token_prefix_hash(std::span<const int32_t> tokens) {
-    uint64_t hash = 0xcbf29ce484222325ull;
-    for (int32_t token : tokens) {
-        auto value = static_cast<uint32_t>(token);
-        for (int byte = 0; byte < 4; ++byte) {
-            hash ^= value & 0xffu;
-            hash *= 0x100000001b3ull;
-            value >>= 8;
-        }
-    }
-    return hash;
+    return xxh64({reinterpret_cast<const uint8_t*>(tokens.data()), tokens.size_bytes()});
 }
 
 }  // namespace dsv4::state

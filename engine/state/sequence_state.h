@@ -96,7 +96,7 @@ class SequenceState {
     bool tail_pending_ = false;
 };
 
-// 64-bit FNV-1a of the token ids, used to tie a serialized suffix to its prefix.
+// XXH64 of the token ids (little-endian int32), used to tie a serialized suffix to its prefix.
 uint64_t token_prefix_hash(std::span<const int32_t> tokens);
 
 }  // namespace dsv4::state

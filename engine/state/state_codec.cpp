@@ -1,16 +1,16 @@
-// Serialized sequence state, format version 2. Three pieces share one layout (little-endian):
+// Serialized sequence state, format version 3. Three pieces share one layout (little-endian):
 //   magic "DSV4SEQ\0", u32 version, u32 piece (1 rows, 2 tail, 3 rows then tail),
 //   fingerprint: u32 n_layer, n_embd, head_dim, n_rot, indexer_head_dim, window, n_vocab,
 //                u32 compress ratio per layer,
 //   u64 context_tokens (of the saving state), u64 base_position, u64 end_position,
-//   u64 hash of the tokens before base_position,
+//   u64 XXH64 of the token ids before base_position,
 //   rows (pieces 1 and 3): i32 tokens[base, end); then per layer, for each active compressor
 //     (attention, indexer), a section of its rows [base / ratio, end / ratio);
 //   tail (pieces 2 and 3; a piece 2 has base == end): per layer a section of the ring rows of
 //     positions [max(0, end - window), end) oldest first, then for each active compressor a
 //     section of its window kv and one of its window score, each holding the slots that can
 //     still be read: (ratio if windows overlap, else 0) + end % ratio;
-//   u64 FNV-1a of everything before it.
+//   u64 XXH64 of everything before it.
 // A section is a u8 encoding (0 f32, 1 f16) and its values. f16 is used only when every value
 // converts exactly — KV and indexer rows are stored f16-rounded, the compressor windows are
 // not — so the encoding never loses a bit.
@@ -20,6 +20,7 @@
 #include <cstring>
 #include <string>
 
+#include "engine/common/xxh64.h"
 #include "engine/quant/fp16.h"
 #include "engine/state/sequence_state.h"
 
@@ -30,21 +31,12 @@ static_assert(std::endian::native == std::endian::little,
               "the state format is little-endian and written in native order");
 
 constexpr char kMagic[8] = {'D', 'S', 'V', '4', 'S', 'E', 'Q', '\0'};
-constexpr uint32_t kVersion = 2;
+constexpr uint32_t kVersion = 3;
 
 enum Piece : uint32_t { kRows = 1, kTail = 2, kRowsAndTail = 3 };
 
 constexpr uint8_t kEncodingF32 = 0;
 constexpr uint8_t kEncodingF16 = 1;
-
-uint64_t fnv1a(const uint8_t* data, size_t n) {
-    uint64_t hash = 0xcbf29ce484222325ull;
-    for (size_t i = 0; i < n; ++i) {
-        hash ^= data[i];
-        hash *= 0x100000001b3ull;
-    }
-    return hash;
-}
 
 // Up to two runs of consecutive rows of one buffer (a ring wraps once at most).
 struct Section {
@@ -268,7 +260,7 @@ std::vector<uint8_t> SequenceState::serialize_piece(uint32_t piece, int64_t sinc
     for (const Section& s :
          sections_of(layers_, config_.sliding_window, piece, since_position, end))
         w.section(backend_, s);
-    w.put(fnv1a(out.data(), out.size()));
+    w.put(xxh64(out));
     return out;
 }
 
@@ -335,7 +327,7 @@ void SequenceState::restore(std::span<const uint8_t> bytes) {
                          " bytes, its header implies " + std::to_string(r.offset() + 8));
     uint64_t checksum = 0;
     std::memcpy(&checksum, bytes.data() + bytes.size() - 8, 8);
-    if (checksum != fnv1a(bytes.data(), bytes.size() - 8))
+    if (checksum != xxh64(bytes.first(bytes.size() - 8)))
         throw StateError("serialized state is corrupt (checksum mismatch)");
 
     // Validated: from here on nothing can fail half way.
