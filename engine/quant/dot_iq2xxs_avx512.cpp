@@ -324,6 +324,66 @@ DSV4_INLINE __m512 accumulate_pair(const PairBlock& w, const ActColumns& y, __m5
                            acc);
 }
 
+// ---- Batches: the signs go onto the weights once, not onto every activation ------------------
+//
+// A decoded block serves every activation of the tile, so the per-activation work should be the
+// dot products alone. The weight bytes become signed (magnitude, negated where the sign says),
+// and vpdpbusd, which wants one unsigned operand, gets the activation plus 128 (its bytes lie in
+// [-127, 127], so y ^ 0x80 is that sum as an unsigned byte). Then
+//     sum (y + 128) w = sum y w + 128 sum w,
+// and 128 sum w of each group comes from the weights alone, once per block: the integer sums are
+// exactly the decode kernel's, so both paths give bit-identical results.
+
+struct SignedPairBlock {
+    __m512i weight[8];  // element j of every sub-group, signed
+    __m512i offset;     // 128 * (sum of the group's signed weights), per group lane
+    __m512 scale;
+};
+
+[[DSV4_GFNI, gnu::always_inline]] inline SignedPairBlock signed_pair(const uint8_t* pa,
+                                                                     const uint8_t* pb,
+                                                                     const __m512i (&codes)[8]) {
+    const PairBlock w = unpack_pair(pa, pb, codes);
+    SignedPairBlock s;
+    s.offset = _mm512_setzero_si512();
+    const __m512i u128 = _mm512_set1_epi8(static_cast<char>(0x80));
+    DSV4_UNROLL
+    for (int j = 0; j < 8; ++j) {
+        const __mmask64 negate = _mm512_test_epi8_mask(w.signs, load_table(kBitJ[j]));
+        s.weight[j] =
+            _mm512_mask_sub_epi8(w.magnitude[j], negate, _mm512_setzero_si512(), w.magnitude[j]);
+        s.offset = _mm512_dpbusd_epi32(s.offset, u128, s.weight[j]);
+    }
+    s.scale = w.scale;
+    return s;
+}
+
+// A block's activation columns plus 128 as unsigned bytes, kept in memory: vpdpbusd reloads
+// them, which costs a load port rather than a vector register per column.
+struct OffsetColumns {
+    alignas(64) uint8_t q[8][64];
+    float d;
+};
+
+DSV4_INLINE void load_offset_columns(const uint8_t* y, OffsetColumns& out) {
+    const ActColumns a = load_act_columns(y);
+    DSV4_UNROLL
+    for (int j = 0; j < 8; ++j)
+        _mm512_store_si512(out.q[j],
+                           _mm512_xor_si512(a.q[j], _mm512_set1_epi8(static_cast<char>(0x80))));
+    out.d = a.d;
+}
+
+DSV4_INLINE __m512 accumulate_signed(const SignedPairBlock& w, const OffsetColumns& y, __m512 acc) {
+    __m512i isum[2] = {_mm512_setzero_si512(), _mm512_setzero_si512()};
+    DSV4_UNROLL
+    for (int j = 0; j < 8; ++j)
+        isum[j % 2] = _mm512_dpbusd_epi32(isum[j % 2], _mm512_load_si512(y.q[j]), w.weight[j]);
+    const __m512i total = _mm512_sub_epi32(_mm512_add_epi32(isum[0], isum[1]), w.offset);
+    return _mm512_fmadd_ps(_mm512_cvtepi32_ps(total), _mm512_mul_ps(w.scale, _mm512_set1_ps(y.d)),
+                           acc);
+}
+
 // The 8 group lanes of one row in a fixed order, then the reference's common factor 1/8.
 inline float reduce_half(__m256 v) {
     const __m128 four = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
@@ -333,8 +393,8 @@ inline float reduce_half(__m256 v) {
 
 struct Iq2xxsPairDot {
     static constexpr int kDecodeRows = 16;
-    static constexpr int kBatchRows = 8;
-    static constexpr int kBatchActs = 4;
+    static constexpr int kBatchRows = 16;
+    static constexpr int kBatchActs = 12;
     static constexpr int kBlockBytes = sizeof(BlockIq2xxs);
 
     template <int NR, int NA>
@@ -355,16 +415,27 @@ struct Iq2xxsPairDot {
             for (int a = 0; a < NA; ++a) acc[p][a] = _mm512_setzero_ps();
         }
         for (int64_t b = 0; b < n / kQK_K; ++b) {
-            if constexpr (NA == 1) prefetch_span<NR * kBlockBytes>(w[NR] + NR * kBlockBytes * b);
-            ActColumns y[NA];
-            DSV4_UNROLL
-            for (int a = 0; a < NA; ++a) y[a] = load_act_columns(act[a] + sizeof(BlockQ8K) * b);
-            DSV4_UNROLL
-            for (int p = 0; p < kPairs; ++p) {
-                const PairBlock wb =
-                    unpack_pair(w[2 * p] + kBlockBytes * b, w[2 * p + 1] + kBlockBytes * b, codes);
+            if constexpr (NA == 1) {
+                prefetch_span<NR * kBlockBytes>(w[NR] + NR * kBlockBytes * b);
+                const ActColumns y = load_act_columns(act[0] + sizeof(BlockQ8K) * b);
                 DSV4_UNROLL
-                for (int a = 0; a < NA; ++a) acc[p][a] = accumulate_pair(wb, y[a], acc[p][a]);
+                for (int p = 0; p < kPairs; ++p) {
+                    const PairBlock wb = unpack_pair(w[2 * p] + kBlockBytes * b,
+                                                     w[2 * p + 1] + kBlockBytes * b, codes);
+                    acc[p][0] = accumulate_pair(wb, y, acc[p][0]);
+                }
+            } else {
+                OffsetColumns y[NA];
+                DSV4_UNROLL
+                for (int a = 0; a < NA; ++a)
+                    load_offset_columns(act[a] + sizeof(BlockQ8K) * b, y[a]);
+                DSV4_UNROLL
+                for (int p = 0; p < kPairs; ++p) {
+                    const SignedPairBlock wb = signed_pair(w[2 * p] + kBlockBytes * b,
+                                                           w[2 * p + 1] + kBlockBytes * b, codes);
+                    DSV4_UNROLL
+                    for (int a = 0; a < NA; ++a) acc[p][a] = accumulate_signed(wb, y[a], acc[p][a]);
+                }
             }
         }
         DSV4_UNROLL

@@ -71,8 +71,9 @@ int64_t test_row_length(Type t) {
     }
 }
 
-// Enough activation rows to fill the widest batch tile of any kernel (8) and leave a remainder.
-constexpr int64_t kTestActs = 11;
+// Enough activation rows to fill the widest batch tile of any kernel (12) twice and leave a
+// remainder.
+constexpr int64_t kTestActs = 27;
 
 enum class Kind { Quantized, Float };
 const char* kind_name(Kind k) {
