@@ -171,7 +171,7 @@ struct Mxfp4Format {
 template <class Format>
 struct QuantizedDot {
     static constexpr int kDecodeRows = 8;
-    static constexpr int kBatchRows = 4;
+    static constexpr int kBatchRows = 8;
     static constexpr int kBatchActs = 8;
 
     template <int NR, int NA>
