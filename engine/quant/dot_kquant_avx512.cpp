@@ -423,7 +423,7 @@ constexpr int decode_rows() {
 template <class Format>
 struct KQuantDot {
     static constexpr int kDecodeRows = decode_rows<Format>();
-    static constexpr int kBatchRows = 4;
+    static constexpr int kBatchRows = 8;
     static constexpr int kBatchActs = 8;
 
     template <int NR, int NA>
@@ -465,7 +465,7 @@ struct KQuantDot {
 // rows from one conversion.
 struct Q2KGfniPairDot {
     static constexpr int kDecodeRows = 8;
-    static constexpr int kBatchRows = 4;
+    static constexpr int kBatchRows = 8;
     static constexpr int kBatchActs = 8;
     static constexpr int kBlockBytes = sizeof(BlockQ2K);
 
