@@ -213,14 +213,15 @@ double timed_loop(benchmark::State& state, Body&& body) {
 // Weight bytes per second against the machine's bandwidth, and weights per second for the types
 // whose kernels are compute-bound.
 void set_weight_counters(benchmark::State& state, double seconds, int64_t matrices_per_iteration,
-                         size_t matrix_bytes, double machine_read_gbps) {
+                         size_t matrix_bytes, double machine_read_gbps,
+                         int64_t weights_per_matrix = kExpertWeights) {
     const double matrices =
         static_cast<double>(matrices_per_iteration) * static_cast<double>(state.iterations());
     const double weight_gbps = matrices * static_cast<double>(matrix_bytes) / seconds * 1e-9;
     state.counters["weight_gbps"] = weight_gbps;
     state.counters["bw_ratio"] = weight_gbps / machine_read_gbps;
     state.counters["gweights_per_s"] =
-        matrices * static_cast<double>(kExpertWeights) / seconds * 1e-9;
+        matrices * static_cast<double>(weights_per_matrix) / seconds * 1e-9;
 }
 
 enum class MatvecPath {
@@ -273,13 +274,8 @@ void bench_matvec_cached(benchmark::State& state, Type type, ThreadPool& pool,
         benchmark::DoNotOptimize(out.data());
         benchmark::ClobberMemory();
     });
-    const double calls = static_cast<double>(state.iterations());
-    const double weight_gbps =
-        calls * static_cast<double>(w.row_bytes * kCachedRows) / seconds * 1e-9;
-    state.counters["weight_gbps"] = weight_gbps;
-    state.counters["bw_ratio"] = weight_gbps / machine_read_gbps;
-    state.counters["gweights_per_s"] =
-        calls * static_cast<double>(kCachedRows * w.n_in) / seconds * 1e-9;
+    set_weight_counters(state, seconds, 1, w.row_bytes * kCachedRows, machine_read_gbps,
+                        kCachedRows * w.n_in);
 }
 
 enum class ExpertSplit {
