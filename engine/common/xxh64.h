@@ -1,6 +1,6 @@
 // XXH64 (seed 0): the checksum of serialized states and prefix-store records and the hash that
-// ties a state suffix to its token prefix, fast enough (~6 GB/s on one core here) to cost little next to
-// reading the bytes. A pure function on bytes; knows nothing of what they are.
+// ties a state suffix to its token prefix, fast enough (~6 GB/s on one core here) to cost little
+// next to reading the bytes. A pure function on bytes; knows nothing of what they are.
 #pragma once
 
 #include <cstdint>
