@@ -83,9 +83,12 @@ void set_isa_limit(IsaLevel limit) {
 
 const char* isa_name(IsaLevel level) {
     switch (level) {
-        case IsaLevel::Scalar: return "scalar";
-        case IsaLevel::Avx2: return "avx2";
-        case IsaLevel::Avx512: return "avx512";
+        case IsaLevel::Scalar:
+            return "scalar";
+        case IsaLevel::Avx2:
+            return "avx2";
+        case IsaLevel::Avx512:
+            return "avx512";
     }
     return "unknown";
 }
@@ -94,7 +97,8 @@ IsaLevel parse_isa(const std::string& name) {
     if (name == "scalar") return IsaLevel::Scalar;
     if (name == "avx2") return IsaLevel::Avx2;
     if (name == "avx512") return IsaLevel::Avx512;
-    throw std::invalid_argument("unknown ISA level '" + name + "' (expected scalar, avx2 or avx512)");
+    throw std::invalid_argument("unknown ISA level '" + name +
+                                "' (expected scalar, avx2 or avx512)");
 }
 
 }  // namespace dsv4

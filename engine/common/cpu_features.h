@@ -10,8 +10,8 @@ namespace dsv4 {
 enum class IsaLevel { Scalar = 0, Avx2 = 1, Avx512 = 2 };
 
 struct CpuFeatures {
-    bool avx2 = false;          // with FMA, F16C and BMI2
-    bool avx512 = false;        // F, BW, VL, DQ
+    bool avx2 = false;    // with FMA, F16C and BMI2
+    bool avx512 = false;  // F, BW, VL, DQ
     bool avx512_vnni = false;
     bool avx512_vbmi = false;
     bool avx512_bitalg = false;  // with VPOPCNTDQ

@@ -39,7 +39,7 @@ inline uint16_t f32_to_f16(float f) {
     const uint32_t abs = bits & 0x7fffffffu;
     if (abs > 0x7f800000u) return static_cast<uint16_t>(sign | 0x7e00u | ((abs >> 13) & 0x3ffu));
     if (abs >= 0x477ff000u) return static_cast<uint16_t>(sign | 0x7c00u);  // rounds past 65504
-    if (abs >= 0x38800000u) {                                             // normal in f16
+    if (abs >= 0x38800000u) {                                              // normal in f16
         const uint32_t rounded = abs + 0xfffu + ((abs >> 13) & 1u);
         return static_cast<uint16_t>(sign | ((rounded - (112u << 23)) >> 13));
     }
@@ -55,7 +55,9 @@ inline uint16_t f32_to_f16(float f) {
     return static_cast<uint16_t>(sign | q);
 }
 
-inline float bf16_to_f32(uint16_t h) { return std::bit_cast<float>(static_cast<uint32_t>(h) << 16); }
+inline float bf16_to_f32(uint16_t h) {
+    return std::bit_cast<float>(static_cast<uint32_t>(h) << 16);
+}
 
 // Round to nearest, ties to even; NaN stays a quiet NaN.
 inline uint16_t f32_to_bf16(float f) {

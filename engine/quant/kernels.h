@@ -96,6 +96,8 @@ struct TypeKernels {
 
 // The kernels for t at the given level, falling back to a lower level for what a level lacks.
 const TypeKernels& kernels(Type t, IsaLevel isa);
-inline const TypeKernels& kernels(Type t) { return kernels(t, active_isa()); }
+inline const TypeKernels& kernels(Type t) {
+    return kernels(t, active_isa());
+}
 
 }  // namespace dsv4::quant

@@ -51,9 +51,13 @@ constexpr auto kIndex = make_index();
 
 }  // namespace
 
-const TypeInfo* type_info(uint32_t ggml_id) { return ggml_id < kMaxId ? kIndex[ggml_id] : nullptr; }
+const TypeInfo* type_info(uint32_t ggml_id) {
+    return ggml_id < kMaxId ? kIndex[ggml_id] : nullptr;
+}
 
-const TypeInfo& type_info(Type t) { return *kIndex[static_cast<uint32_t>(t)]; }
+const TypeInfo& type_info(Type t) {
+    return *kIndex[static_cast<uint32_t>(t)];
+}
 
 std::optional<Type> type_from_name(std::string_view name) {
     for (const TypeInfo& t : kTypes)
@@ -61,6 +65,8 @@ std::optional<Type> type_from_name(std::string_view name) {
     return std::nullopt;
 }
 
-size_t row_bytes(Type t, int64_t n) { return row_bytes(type_info(t), n); }
+size_t row_bytes(Type t, int64_t n) {
+    return row_bytes(type_info(t), n);
+}
 
 }  // namespace dsv4::quant

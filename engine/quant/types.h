@@ -58,8 +58,8 @@ struct TypeInfo {
     std::string_view name;
     uint32_t block_elems;
     uint32_t block_bytes;
-    ActFormat act;     // None when this engine has no dot kernel for the type
-    bool dequantize;   // this engine can dequantize it
+    ActFormat act;    // None when this engine has no dot kernel for the type
+    bool dequantize;  // this engine can dequantize it
 };
 
 // nullopt for ids ggml does not define (or retired ids).
