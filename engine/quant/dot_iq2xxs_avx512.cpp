@@ -194,11 +194,11 @@ constexpr auto kLowCodes = pack_codes<std::array<uint8_t, 256>>(0);
 constexpr auto kHighCodes = pack_codes<std::array<uint8_t, 256>>(4);
 static_assert(kLowCodes[0] == 0 && kHighCodes[0] == 0);
 
-// Lane e: the grid index of its sub-group (qword of group s / 4, byte s % 4; row B at 64+).
-constexpr auto kIndexLanes = make_table<uint8_t, 64>([](int e) {
-    const int s = e % 32;
-    return static_cast<uint8_t>((e < 32 ? 0 : 64) + 8 * (s / 4) + s % 4);
-});
+// Lane e: the grid index of its sub-group, byte s % 4 of group s / 4's index word (s = e % 32;
+// row B from e = 32). The index words are the even dwords of the two rows' qs, so a dword
+// permute gathers them: one uop where a byte permute of two sources takes two.
+constexpr auto kIndexWords = make_table<int32_t, 16>(
+    [](int i) { return static_cast<int32_t>((i < 8 ? 0 : 16) + 2 * (i % 8)); });
 // Dword lane i: the sign/scale word of group i % 8 of row A (i < 8) or row B.
 constexpr auto kScaleWords = make_table<int32_t, 16>(
     [](int i) { return static_cast<int32_t>((i < 8 ? 0 : 16) + 2 * (i % 8) + 1); });
@@ -248,7 +248,7 @@ struct PairBlock {
     PairBlock w;
     const __m512i qa = _mm512_loadu_si512(pa + offsetof(BlockIq2xxs, qs));
     const __m512i qb = _mm512_loadu_si512(pb + offsetof(BlockIq2xxs, qs));
-    const __m512i index = _mm512_permutex2var_epi8(qa, load_table(kIndexLanes), qb);
+    const __m512i index = _mm512_permutex2var_epi32(qa, load_table(kIndexWords), qb);
     // Codes 128..255 first, merged into the index itself (the lanes below 128 keep their
     // index), then 0..127 into the rest: no blend.
     const __mmask64 upper = _mm512_movepi8_mask(index);
