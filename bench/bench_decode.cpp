@@ -228,29 +228,42 @@ std::vector<int32_t> bench_tokens(int64_t n, uint32_t n_vocab) {
 struct DecodeResult {
     double best_round_ms_per_token = 0;
     double median_ms_per_token = 0;
+    // Each round against a read pass made just before it: the machine drifts by tens of percent
+    // between minutes, so a ratio from figures taken minutes apart says more about the drift.
+    std::vector<double> round_ratios;  // bandwidth-bound ms per token / the round's ms per token
+    double best_read_gbps = 0;         // over the passes made between rounds
 };
 
-DecodeResult measure_decode(const LoadedModel& model, CpuBackend& backend, const Options& o) {
+DecodeResult measure_decode(const LoadedModel& model, CpuBackend& backend, const Options& o,
+                            const dsv4::bench::LargeBuffer& bandwidth_buffer, double gb_per_token) {
     Forward fwd(model, backend);
     const std::vector<int32_t> tokens =
         bench_tokens(kPromptTokens + o.decode_tokens, model.config.n_vocab);
     SequenceState seq(model.config, backend, kPromptTokens + o.decode_tokens);
     std::vector<double> step_ms;
-    double best_round = 1e30;
+    DecodeResult result;
+    result.best_round_ms_per_token = 1e30;
     for (int round = 0; round < o.rounds; ++round) {
         seq.reset();
         fwd.prefill(seq, std::span(tokens).first(kPromptTokens));
+        // The engine's own pool reads the buffer: no second set of threads competes for cores.
+        const double read_gbps = dsv4::bench::best_read_gbps(backend.pool(), bandwidth_buffer, 2);
+        result.best_read_gbps = std::max(result.best_read_gbps, read_gbps);
         const auto round_start = Clock::now();
         for (int64_t i = 0; i < o.decode_tokens; ++i) {
             const auto start = Clock::now();
             fwd.decode(seq, tokens[static_cast<size_t>(kPromptTokens + i)]);
             step_ms.push_back(seconds_since(start) * 1e3);
         }
-        best_round = std::min(
-            best_round, seconds_since(round_start) * 1e3 / static_cast<double>(o.decode_tokens));
+        const double ms_per_token =
+            seconds_since(round_start) * 1e3 / static_cast<double>(o.decode_tokens);
+        result.best_round_ms_per_token = std::min(result.best_round_ms_per_token, ms_per_token);
+        result.round_ratios.push_back(gb_per_token / read_gbps * 1e3 / ms_per_token);
     }
     std::sort(step_ms.begin(), step_ms.end());
-    return {best_round, step_ms[step_ms.size() / 2]};
+    result.median_ms_per_token = step_ms[step_ms.size() / 2];
+    std::sort(result.round_ratios.begin(), result.round_ratios.end());
+    return result;
 }
 
 // Decode steps run sublayer by sublayer through the public single-sublayer entry points, with the
@@ -362,7 +375,7 @@ int run(const Options& o) {
             "bandwidth-bound decode %.1f tokens/s\n",
             threads, threads == 1 ? "" : "s", read_gbps, dsv4::bench::read_loads_name(),
             read_gbps / gb_per_token);
-        const DecodeResult d = measure_decode(*model, backend, o);
+        const DecodeResult d = measure_decode(*model, backend, o, bandwidth_buffer, gb_per_token);
         const double tps = 1e3 / d.best_round_ms_per_token;
         std::printf(
             "decode: %.1f ms/token (best round of %d x %lld), median step %.1f ms, "
@@ -371,6 +384,12 @@ int run(const Options& o) {
             d.median_ms_per_token, tps, d.best_round_ms_per_token / model->config.n_layer);
         std::printf("  effective weight bandwidth %.1f GB/s = %.2f of the read bandwidth\n",
                     gb_per_token * tps, gb_per_token * tps / read_gbps);
+        const double best_gbps = std::max(read_gbps, d.best_read_gbps);
+        std::printf(
+            "  each round against a read pass just before it: median %.2f, best %.2f; "
+            "best round against the best pass of the run (%.1f GB/s): %.2f\n",
+            d.round_ratios[d.round_ratios.size() / 2], d.round_ratios.back(), best_gbps,
+            gb_per_token * tps / best_gbps);
         if (o.profile) print_profile(*model, profile_decode(*model, backend, o));
         for (int64_t n : o.prefill_lengths)
             std::printf("prefill %lld tokens: %.1f tokens/s\n", static_cast<long long>(n),
