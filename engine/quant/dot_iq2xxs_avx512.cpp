@@ -194,14 +194,16 @@ constexpr auto kLowCodes = pack_codes<std::array<uint8_t, 256>>(0);
 constexpr auto kHighCodes = pack_codes<std::array<uint8_t, 256>>(4);
 static_assert(kLowCodes[0] == 0 && kHighCodes[0] == 0);
 
-// Lane e: the grid index of its sub-group, byte s % 4 of group s / 4's index word (s = e % 32;
-// row B from e = 32). The index words are the even dwords of the two rows' qs, so a dword
-// permute gathers them: one uop where a byte permute of two sources takes two.
-constexpr auto kIndexWords = make_table<int32_t, 16>(
-    [](int i) { return static_cast<int32_t>((i < 8 ? 0 : 16) + 2 * (i % 8)); });
-// Dword lane i: the sign/scale word of group i % 8 of row A (i < 8) or row B.
-constexpr auto kScaleWords = make_table<int32_t, 16>(
-    [](int i) { return static_cast<int32_t>((i < 8 ? 0 : 16) + 2 * (i % 8) + 1); });
+// vpermt2d indices of one word per group: dword lane i takes word `word` (0: the grid indices,
+// 1: signs and scale) of group i % 8 of row A (i < 8) or row B.
+constexpr std::array<int32_t, 16> group_words(int word) {
+    return make_table<int32_t, 16>(
+        [word](int i) { return static_cast<int32_t>((i < 8 ? 0 : 16) + 2 * (i % 8) + word); });
+}
+// Byte lane e: the grid index of sub-group s = e % 32 (byte s % 4 of group s / 4's index word)
+// of row A (e < 32) or row B. A dword permute gathers them: one uop, a byte permute two.
+constexpr auto kIndexWords = group_words(0);
+constexpr auto kScaleWords = group_words(1);
 // Qword q of the sign/scale words holds groups 2q, 2q + 1: their four 7-bit fields each.
 constexpr auto kSignFields = make_table<uint8_t, 64>([](int b) {
     constexpr uint8_t kBits[8] = {0, 7, 14, 21, 32, 39, 46, 53};
