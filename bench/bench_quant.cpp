@@ -210,16 +210,29 @@ double timed_loop(benchmark::State& state, Body&& body) {
     return seconds.count();
 }
 
-// Weight bytes per second against the machine's bandwidth, and weights per second for the types
-// whose kernels are compute-bound.
+// A read pass made just before a DRAM benchmark, on the benchmark's own pool: the machine drifts
+// by tens of percent between minutes, so a ratio against a pass made next to the measurement says
+// more than one against the passes at the start and the end of a run.
+class PairedBandwidth {
+  public:
+    explicit PairedBandwidth(size_t buffer_bytes) : buffer_(buffer_bytes) {}
+    double measure(ThreadPool& pool) const { return dsv4::bench::best_read_gbps(pool, buffer_, 2); }
+
+  private:
+    LargeBuffer buffer_;
+};
+
+// Weight bytes per second against the machine's bandwidth (and against the paired pass when there
+// is one), and weights per second for the types whose kernels are compute-bound.
 void set_weight_counters(benchmark::State& state, double seconds, int64_t matrices_per_iteration,
                          size_t matrix_bytes, double machine_read_gbps,
-                         int64_t weights_per_matrix = kExpertWeights) {
+                         int64_t weights_per_matrix = kExpertWeights, double paired_read_gbps = 0) {
     const double matrices =
         static_cast<double>(matrices_per_iteration) * static_cast<double>(state.iterations());
     const double weight_gbps = matrices * static_cast<double>(matrix_bytes) / seconds * 1e-9;
     state.counters["weight_gbps"] = weight_gbps;
     state.counters["bw_ratio"] = weight_gbps / machine_read_gbps;
+    if (paired_read_gbps > 0) state.counters["paired_bw_ratio"] = weight_gbps / paired_read_gbps;
     state.counters["gweights_per_s"] =
         matrices * static_cast<double>(weights_per_matrix) / seconds * 1e-9;
 }
@@ -231,7 +244,7 @@ enum class MatvecPath {
 
 void bench_matvec(benchmark::State& state, Type type, ExpertShape shape, Numerics numerics,
                   MatvecPath path, ThreadPool& pool, WorkingSetCache& sets,
-                  double machine_read_gbps) {
+                  double machine_read_gbps, const PairedBandwidth& paired) {
     if (!has_kernel(type, numerics)) {
         state.SkipWithError("no kernel for this type at this ISA level");
         return;
@@ -240,6 +253,7 @@ void bench_matvec(benchmark::State& state, Type type, ExpertShape shape, Numeric
     const PreparedActivations act = prepare_activations(type, numerics, shape.n_in, 1, 7);
     std::vector<float> out(static_cast<size_t>(shape.n_out));
     dsv4::quant::MatmulScratch scratch;
+    const double paired_read_gbps = paired.measure(pool);
     const double seconds = timed_loop(state, [&] {
         const WeightMatrix w = set.next(shape);
         if (path == MatvecPath::Quantizing)
@@ -250,7 +264,8 @@ void bench_matvec(benchmark::State& state, Type type, ExpertShape shape, Numeric
         benchmark::DoNotOptimize(out.data());
         benchmark::ClobberMemory();
     });
-    set_weight_counters(state, seconds, 1, set.matrix_bytes(), machine_read_gbps);
+    set_weight_counters(state, seconds, 1, set.matrix_bytes(), machine_read_gbps, kExpertWeights,
+                        paired_read_gbps);
 }
 
 // The compute limit of a kernel: one 256 x 4096 matrix (at most 1.1 MB at 8.5 bits per weight)
@@ -285,7 +300,8 @@ enum class ExpertSplit {
 
 // One MoE decode step: gate and up of each of 6 experts, then their 6 down projections.
 void bench_moe_step(benchmark::State& state, Type type, ExpertSplit split, ThreadPool& pool,
-                    WorkingSetCache& sets, double machine_read_gbps) {
+                    WorkingSetCache& sets, double machine_read_gbps,
+                    const PairedBandwidth& paired) {
     if (!has_kernel(type, Numerics::Q8)) {
         state.SkipWithError("no kernel for this type at this ISA level");
         return;
@@ -297,6 +313,7 @@ void bench_moe_step(benchmark::State& state, Type type, ExpertSplit split, Threa
     std::vector<float> down_out(kExpertsPerStep * kDown.n_out);
     std::vector<WeightMatrix> gate_up(2 * kExpertsPerStep), down(kExpertsPerStep);
 
+    const double paired_read_gbps = paired.measure(pool);
     const double seconds = timed_loop(state, [&] {
         for (WeightMatrix& w : gate_up) w = set.next(kGateUp);
         for (WeightMatrix& w : down) w = set.next(kDown);
@@ -323,7 +340,8 @@ void bench_moe_step(benchmark::State& state, Type type, ExpertSplit split, Threa
         benchmark::DoNotOptimize(down_out.data());
         benchmark::ClobberMemory();
     });
-    set_weight_counters(state, seconds, 3 * kExpertsPerStep, set.matrix_bytes(), machine_read_gbps);
+    set_weight_counters(state, seconds, 3 * kExpertsPerStep, set.matrix_bytes(), machine_read_gbps,
+                        kExpertWeights, paired_read_gbps);
 }
 
 void bench_prefill(benchmark::State& state, Type type, int64_t n_acts, ThreadPool& pool,
@@ -478,7 +496,8 @@ std::string pool_suffix(const ThreadPool& pool) {
 }
 
 void register_benchmarks(const std::vector<ThreadPool*>& pools, const BandwidthByThreads& read_gbps,
-                         WorkingSetCache& sets, PrefillWeights& prefill_weights) {
+                         WorkingSetCache& sets, PrefillWeights& prefill_weights,
+                         const PairedBandwidth& paired) {
     auto finish = [](benchmark::internal::Benchmark* b) {
         // The pool threads do the work, so only wall-clock time means anything.
         b->UseRealTime()->Unit(benchmark::kMillisecond);
@@ -490,9 +509,9 @@ void register_benchmarks(const std::vector<ThreadPool*>& pools, const BandwidthB
             for (const ExpertShape& shape : {kGateUp, kDown}) {
                 finish(benchmark::RegisterBenchmark(
                     ("matvec/" + name + "/" + shape.name + pool_suffix(*pool)).c_str(),
-                    [t, shape, pool, &sets, gbps](benchmark::State& s) {
+                    [t, shape, pool, &sets, gbps, &paired](benchmark::State& s) {
                         bench_matvec(s, t, shape, Numerics::Q8, MatvecPath::Prepared, *pool, sets,
-                                     gbps);
+                                     gbps, paired);
                     }));
             }
             finish(benchmark::RegisterBenchmark(
@@ -502,29 +521,29 @@ void register_benchmarks(const std::vector<ThreadPool*>& pools, const BandwidthB
                 }));
             finish(benchmark::RegisterBenchmark(
                 ("matvec_quantizing/" + name + "/" + kGateUp.name + pool_suffix(*pool)).c_str(),
-                [t, pool, &sets, gbps](benchmark::State& s) {
+                [t, pool, &sets, gbps, &paired](benchmark::State& s) {
                     bench_matvec(s, t, kGateUp, Numerics::Q8, MatvecPath::Quantizing, *pool, sets,
-                                 gbps);
+                                 gbps, paired);
                 }));
             if (std::find(std::begin(kExactF32Types), std::end(kExactF32Types), t) !=
                 std::end(kExactF32Types)) {
                 finish(benchmark::RegisterBenchmark(
                     ("matvec_f32/" + name + "/" + kGateUp.name + pool_suffix(*pool)).c_str(),
-                    [t, pool, &sets, gbps](benchmark::State& s) {
+                    [t, pool, &sets, gbps, &paired](benchmark::State& s) {
                         bench_matvec(s, t, kGateUp, Numerics::F32, MatvecPath::Prepared, *pool,
-                                     sets, gbps);
+                                     sets, gbps, paired);
                     }));
             }
             finish(benchmark::RegisterBenchmark(
                 ("moe_step_6_experts/" + name + "/split_rows" + pool_suffix(*pool)).c_str(),
-                [t, pool, &sets, gbps](benchmark::State& s) {
-                    bench_moe_step(s, t, ExpertSplit::Rows, *pool, sets, gbps);
+                [t, pool, &sets, gbps, &paired](benchmark::State& s) {
+                    bench_moe_step(s, t, ExpertSplit::Rows, *pool, sets, gbps, paired);
                 }));
             if (pool->size() > 1) {
                 finish(benchmark::RegisterBenchmark(
                     ("moe_step_6_experts/" + name + "/split_experts" + pool_suffix(*pool)).c_str(),
-                    [t, pool, &sets, gbps](benchmark::State& s) {
-                        bench_moe_step(s, t, ExpertSplit::Experts, *pool, sets, gbps);
+                    [t, pool, &sets, gbps, &paired](benchmark::State& s) {
+                        bench_moe_step(s, t, ExpertSplit::Experts, *pool, sets, gbps, paired);
                     }));
             }
         }
@@ -589,7 +608,8 @@ int run(int argc, char** argv) {
 
     WorkingSetCache sets(options.working_set_bytes);
     PrefillWeights prefill_weights;
-    register_benchmarks(pools, read_gbps, sets, prefill_weights);
+    const PairedBandwidth paired(options.bandwidth_buffer_bytes);
+    register_benchmarks(pools, read_gbps, sets, prefill_weights, paired);
 
     BestOfReporter reporter(isa, read_gbps, [&] {
         sets.release();  // room for the bandwidth buffer
