@@ -435,14 +435,14 @@ struct KQuantDot {
             for (int a = 0; a < NA; ++a) acc[r][a] = _mm512_setzero_ps();
         }
         for (int64_t b = 0; b < n / kQK_K; ++b) {
-            if constexpr (NA == 1)
-                prefetch_span<NR * Format::kBlockBytes>(w[NR] + NR * Format::kBlockBytes * b);
             ActBlock y[NA];
             DSV4_UNROLL
             for (int a = 0; a < NA; ++a)
                 y[a] = load_act<Format::kOrder>(act[a] + sizeof(BlockQ8K) * b);
             DSV4_UNROLL
             for (int r = 0; r < NR; ++r) {
+                if constexpr (NA == 1)
+                    prefetch_span<Format::kBlockBytes>(w[NR] + Format::kBlockBytes * (NR * b + r));
                 const uint8_t* p = w[r] + Format::kBlockBytes * b;
                 const RowBlock wb = Format::unpack(p);
                 DSV4_UNROLL
@@ -533,7 +533,6 @@ struct Q2KGfniPairDot {
             for (int a = 0; a < NA; ++a) acc[p][a] = _mm512_setzero_ps();
         }
         for (int64_t b = 0; b < n / kQK_K; ++b) {
-            if constexpr (NA == 1) prefetch_span<NR * kBlockBytes>(w[NR] + NR * kBlockBytes * b);
             Act y[NA];
             DSV4_UNROLL
             for (int a = 0; a < NA; ++a) {
@@ -542,6 +541,8 @@ struct Q2KGfniPairDot {
             }
             DSV4_UNROLL
             for (int p = 0; p < kPairs; ++p) {
+                if constexpr (NA == 1)
+                    prefetch_span<2 * kBlockBytes>(w[NR] + kBlockBytes * (NR * b + 2 * p));
                 DSV4_UNROLL
                 for (int a = 0; a < NA; ++a)
                     acc[p][a] = accumulate(w[2 * p] + kBlockBytes * b,
