@@ -418,10 +418,11 @@ struct Iq2xxsPairDot {
         }
         for (int64_t b = 0; b < n / kQK_K; ++b) {
             if constexpr (NA == 1) {
-                prefetch_span<NR * kBlockBytes>(w[NR] + NR * kBlockBytes * b);
                 const ActColumns y = load_act_columns(act[0] + sizeof(BlockQ8K) * b);
                 DSV4_UNROLL
                 for (int p = 0; p < kPairs; ++p) {
+                    // This pair's share of the next tile's prefetch.
+                    prefetch_span<2 * kBlockBytes>(w[NR] + kBlockBytes * (NR * b + 2 * p));
                     const PairBlock wb = unpack_pair(w[2 * p] + kBlockBytes * b,
                                                      w[2 * p + 1] + kBlockBytes * b, codes);
                     acc[p][0] = accumulate_pair(wb, y, acc[p][0]);

@@ -204,8 +204,6 @@ struct QuantizedDot {
                                   __m512 (&acc)[NR][NA]) {
         const __m512i lanes[2] = {block_lane_index(),
                                   _mm512_add_epi32(block_lane_index(), _mm512_set1_epi32(2))};
-        if constexpr (NA == 1)
-            prefetch_span<NR * 4 * Format::kBlockBytes>(w[NR] + NR * Format::kBlockBytes * b);
         __m512i q[NA][2], offset_sum[NA][2];
         __m512 da[NA][2];
         DSV4_UNROLL
@@ -224,6 +222,10 @@ struct QuantizedDot {
         }
         DSV4_UNROLL
         for (int r = 0; r < NR; ++r) {
+            // This row's share of the next tile's prefetch, spread over the rows of the step.
+            if constexpr (NA == 1)
+                prefetch_span<4 * Format::kBlockBytes>(w[NR] +
+                                                       Format::kBlockBytes * (NR * b + 4 * r));
             const uint8_t* p = w[r] + Format::kBlockBytes * b;
             const __m512 scales = _mm512_zextps128_ps512(Format::scales4(p));
             DSV4_UNROLL
