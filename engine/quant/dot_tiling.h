@@ -3,6 +3,7 @@
 // tile belongs to the kernel, and nothing here may depend on the instruction set.
 #pragma once
 
+#include <algorithm>
 #include <cstdint>
 
 #include "engine/quant/kernels.h"
@@ -57,6 +58,13 @@ template <class K>
 void run_tiled(const DotArgs& args) {
     if (args.n_rows <= 0 || args.n_acts <= 0) return;
     if (args.n_acts == 1) {
+        // A call's first tile has no predecessor to have prefetched it (the pool hands out rows
+        // in pieces, each its own call): ask for all of it at once rather than meet it line by
+        // line.
+        const size_t first_tile_bytes =
+            static_cast<size_t>(std::min<int64_t>(K::kDecodeRows, args.n_rows)) * args.w_row_bytes;
+        for (size_t offset = 0; offset < first_tile_bytes; offset += 64)
+            __builtin_prefetch(args.w + offset, 0, 2);
         for (int64_t r0 = 0; r0 < args.n_rows; r0 += K::kDecodeRows)
             run_tile<K, K::kDecodeRows, 1>(args, r0, 0);
         return;
