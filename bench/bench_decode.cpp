@@ -386,10 +386,10 @@ int run(const Options& o) {
                     gb_per_token * tps, gb_per_token * tps / read_gbps);
         const double best_gbps = std::max(read_gbps, d.best_read_gbps);
         std::printf(
-            "  each round against a read pass just before it: median %.2f, best %.2f; "
+            "  each round against a read pass just before it: median %.2f (%.2f-%.2f); "
             "best round against the best pass of the run (%.1f GB/s): %.2f\n",
-            d.round_ratios[d.round_ratios.size() / 2], d.round_ratios.back(), best_gbps,
-            gb_per_token * tps / best_gbps);
+            d.round_ratios[d.round_ratios.size() / 2], d.round_ratios.front(),
+            d.round_ratios.back(), best_gbps, gb_per_token * tps / best_gbps);
         if (o.profile) print_profile(*model, profile_decode(*model, backend, o));
         for (int64_t n : o.prefill_lengths)
             std::printf("prefill %lld tokens: %.1f tokens/s\n", static_cast<long long>(n),
