@@ -65,9 +65,7 @@ struct Iq2xxsDot {
             for (int a = 0; a < NA; ++a) y[a] = act[a] + sizeof(BlockQ8K) * b;
             DSV4_UNROLL
             for (int r = 0; r < NR; ++r) {
-                // This row's share of the next tile's prefetch.
-                if constexpr (NA == 1)
-                    prefetch_span<kBlockBytes>(w[NR] + kBlockBytes * (NR * b + r));
+                if constexpr (NA == 1) prefetch_share<kBlockBytes>(w[NR], NR, b, r);
                 const uint8_t* p = w[r] + kBlockBytes * b;
                 __m256i isum[NA][2];
                 DSV4_UNROLL

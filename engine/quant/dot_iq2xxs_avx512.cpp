@@ -421,8 +421,7 @@ struct Iq2xxsPairDot {
                 const ActColumns y = load_act_columns(act[0] + sizeof(BlockQ8K) * b);
                 DSV4_UNROLL
                 for (int p = 0; p < kPairs; ++p) {
-                    // This pair's share of the next tile's prefetch.
-                    prefetch_span<2 * kBlockBytes>(w[NR] + kBlockBytes * (NR * b + 2 * p));
+                    prefetch_share<2 * kBlockBytes>(w[NR], kPairs, b, p);
                     const PairBlock wb = unpack_pair(w[2 * p] + kBlockBytes * b,
                                                      w[2 * p + 1] + kBlockBytes * b, codes);
                     acc[p][0] = accumulate_pair(wb, y, acc[p][0]);

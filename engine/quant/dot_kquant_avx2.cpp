@@ -244,9 +244,7 @@ struct KQuantDot {
             for (int a = 0; a < NA; ++a) y[a] = act_block(act[a] + sizeof(BlockQ8K) * b);
             DSV4_UNROLL
             for (int r = 0; r < NR; ++r) {
-                // This row's share of the next tile's prefetch, spread over the rows of the step.
-                if constexpr (NA == 1)
-                    prefetch_span<Format::kBlockBytes>(w[NR] + Format::kBlockBytes * (NR * b + r));
+                if constexpr (NA == 1) prefetch_share<Format::kBlockBytes>(w[NR], NR, b, r);
                 const uint8_t* p = w[r] + Format::kBlockBytes * b;
                 const RowBlock wb = Format::unpack(p);
                 DSV4_UNROLL

@@ -441,8 +441,7 @@ struct KQuantDot {
                 y[a] = load_act<Format::kOrder>(act[a] + sizeof(BlockQ8K) * b);
             DSV4_UNROLL
             for (int r = 0; r < NR; ++r) {
-                if constexpr (NA == 1)
-                    prefetch_span<Format::kBlockBytes>(w[NR] + Format::kBlockBytes * (NR * b + r));
+                if constexpr (NA == 1) prefetch_share<Format::kBlockBytes>(w[NR], NR, b, r);
                 const uint8_t* p = w[r] + Format::kBlockBytes * b;
                 const RowBlock wb = Format::unpack(p);
                 DSV4_UNROLL
@@ -541,8 +540,7 @@ struct Q2KGfniPairDot {
             }
             DSV4_UNROLL
             for (int p = 0; p < kPairs; ++p) {
-                if constexpr (NA == 1)
-                    prefetch_span<2 * kBlockBytes>(w[NR] + kBlockBytes * (NR * b + 2 * p));
+                if constexpr (NA == 1) prefetch_share<2 * kBlockBytes>(w[NR], NR / 2, b, p);
                 DSV4_UNROLL
                 for (int a = 0; a < NA; ++a)
                     acc[p][a] = accumulate(w[2 * p] + kBlockBytes * b,

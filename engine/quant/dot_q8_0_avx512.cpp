@@ -222,10 +222,8 @@ struct QuantizedDot {
         }
         DSV4_UNROLL
         for (int r = 0; r < NR; ++r) {
-            // This row's share of the next tile's prefetch, spread over the rows of the step.
-            if constexpr (NA == 1)
-                prefetch_span<4 * Format::kBlockBytes>(w[NR] +
-                                                       Format::kBlockBytes * (NR * b + 4 * r));
+            // Steps are 4 blocks long: b / 4 is the step.
+            if constexpr (NA == 1) prefetch_share<4 * Format::kBlockBytes>(w[NR], NR, b / 4, r);
             const uint8_t* p = w[r] + Format::kBlockBytes * b;
             const __m512 scales = _mm512_zextps128_ps512(Format::scales4(p));
             DSV4_UNROLL
