@@ -228,8 +228,7 @@ std::vector<int32_t> bench_tokens(int64_t n, uint32_t n_vocab) {
 struct DecodeResult {
     double best_round_ms_per_token = 0;
     double median_ms_per_token = 0;
-    // Each round against a read pass made just before it: the machine drifts by tens of percent
-    // between minutes, so a ratio from figures taken minutes apart says more about the drift.
+    // Each round against a read pass made just before it (bench_util.h's paired_read_gbps).
     std::vector<double> round_ratios;  // bandwidth-bound ms per token / the round's ms per token
     double best_read_gbps = 0;         // over the passes made between rounds
 };
@@ -247,7 +246,7 @@ DecodeResult measure_decode(const LoadedModel& model, CpuBackend& backend, const
         seq.reset();
         fwd.prefill(seq, std::span(tokens).first(kPromptTokens));
         // The engine's own pool reads the buffer: no second set of threads competes for cores.
-        const double read_gbps = dsv4::bench::best_read_gbps(backend.pool(), bandwidth_buffer, 2);
+        const double read_gbps = dsv4::bench::paired_read_gbps(backend.pool(), bandwidth_buffer);
         result.best_read_gbps = std::max(result.best_read_gbps, read_gbps);
         const auto round_start = Clock::now();
         for (int64_t i = 0; i < o.decode_tokens; ++i) {

@@ -210,15 +210,14 @@ double timed_loop(benchmark::State& state, Body&& body) {
     return seconds.count();
 }
 
-// A read pass made just before a DRAM benchmark, on the benchmark's own pool: the machine drifts
-// by tens of percent between minutes, so a ratio against a pass made next to the measurement says
-// more than one against the passes at the start and the end of a run.
+// Weight GB/s over a read pass made just before the benchmark (bench_util.h's paired_read_gbps).
 constexpr const char* kPairedCounter = "paired_bw_ratio";
 
+// The buffer of those passes, kept for the whole run.
 class PairedBandwidth {
   public:
     explicit PairedBandwidth(size_t buffer_bytes) : buffer_(buffer_bytes) {}
-    double measure(ThreadPool& pool) const { return dsv4::bench::best_read_gbps(pool, buffer_, 2); }
+    double measure(ThreadPool& pool) const { return dsv4::bench::paired_read_gbps(pool, buffer_); }
 
   private:
     LargeBuffer buffer_;

@@ -221,4 +221,11 @@ inline double best_read_gbps(ThreadPool& pool, const LargeBuffer& buffer, int ro
     return best_gbps;
 }
 
+// A short pass made right next to a measurement, on the measurement's own pool. The machine
+// drifts by tens of percent between minutes, so a ratio against a pass taken minutes earlier says
+// as much about the drift as about the code.
+inline double paired_read_gbps(ThreadPool& pool, const LargeBuffer& buffer) {
+    return best_read_gbps(pool, buffer, 2);
+}
+
 }  // namespace dsv4::bench
